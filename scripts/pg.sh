@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# A throwaway local PostgreSQL for the tests, the sample and the benchmarks.
+#
+#   bash scripts/pg.sh start     initialise (first time) and start; prints the connection string
+#   bash scripts/pg.sh stop      stop it
+#   bash scripts/pg.sh restart   restart whatever cluster listens on the port (used by the restart tests)
+#   bash scripts/pg.sh status    say whether it is running
+#   bash scripts/pg.sh url       print the connection string
+#   bash scripts/pg.sh psql ...  run psql against it
+#
+# Debian's server binaries are used (installed with apt when missing). initdb refuses to run as root, so as root
+# the cluster belongs to the `postgres` user. Its data lives in the git-ignored .pg/ folder when that user can reach
+# it, otherwise under /var/tmp (a clone under a root-only folder). It listens on 127.0.0.1 only, with trust
+# authentication: it is for local development, never for anything reachable from outside.
+set -euo pipefail
+
+PORT="${PGNOTIFY_PG_PORT:-54329}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONNECTION="Host=127.0.0.1;Port=${PORT};Username=postgres;Database=postgres"
+
+log() { printf 'pg.sh: %s\n' "$*" >&2; }
+
+find_bindir() {
+  local dir
+  if command -v pg_config >/dev/null 2>&1; then
+    dir="$(pg_config --bindir 2>/dev/null || true)"
+    if [ -x "$dir/initdb" ]; then echo "$dir"; return 0; fi
+  fi
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    if [ -x "$dir/initdb" ]; then echo "$dir"; return 0; fi
+  done
+  return 1
+}
+
+ensure_server_binaries() {
+  if BIN="$(find_bindir)"; then return 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    log "PostgreSQL server binaries not found. Install Debian's 'postgresql' package (sudo apt-get install -y postgresql)."
+    exit 1
+  fi
+  log "installing Debian's postgresql package"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  # The package may start its own cluster on 5432; we do not use it.
+  BIN="$(find_bindir)" || { log "postgresql installed but initdb not found"; exit 1; }
+}
+
+# Run a command as the cluster's owner: `postgres` when we are root, ourselves otherwise.
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+choose_base() {
+  local base="$ROOT/.pg"
+  mkdir -p "$base"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres:postgres "$base"
+    if runuser -u postgres -- test -w "$base" 2>/dev/null; then echo "$base"; return; fi
+    base="/var/tmp/pgnotify-pg-${PORT}"
+    mkdir -p "$base"
+    chown postgres:postgres "$base"
+    chmod 700 "$base"
+  fi
+  echo "$base"
+}
+
+is_ready() { "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" >/dev/null 2>&1; }
+
+start() {
+  ensure_server_binaries
+  if is_ready; then
+    log "already running on 127.0.0.1:${PORT}"
+    echo "$CONNECTION"
+    return 0
+  fi
+  local base data
+  base="$(choose_base)"
+  data="$base/data"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initialising a cluster in $data"
+    as_owner "$BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$base/initdb.log" 2>&1 \
+      || { cat "$base/initdb.log" >&2; exit 1; }
+    cat >>"$data/postgresql.conf" <<CONF
+# PgNotify's throwaway cluster: loopback only, tuned for tests rather than durability.
+listen_addresses = '127.0.0.1'
+port = ${PORT}
+unix_socket_directories = '${base}'
+max_connections = 400
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+  fi
+  as_owner "$BIN/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 start >/dev/null \
+    || { tail -n 50 "$base/server.log" >&2; exit 1; }
+  log "running on 127.0.0.1:${PORT} (data: $data)"
+  echo "$CONNECTION"
+}
+
+running_data_dir() {
+  "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -Atqc 'show data_directory' 2>/dev/null
+}
+
+stop() {
+  ensure_server_binaries
+  if ! is_ready; then log "not running"; return 0; fi
+  local data; data="$(running_data_dir)"
+  as_owner "$BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  log "stopped"
+}
+
+restart() {
+  ensure_server_binaries
+  if ! is_ready; then start >/dev/null; return 0; fi
+  local data; data="$(running_data_dir)"
+  as_owner "$BIN/pg_ctl" -D "$data" -m fast -w -t 60 restart -l "$(dirname "$data")/server.log" >/dev/null
+  log "restarted"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  restart) restart ;;
+  status) ensure_server_binaries; if is_ready; then echo "running on 127.0.0.1:${PORT}"; else echo "not running"; exit 3; fi ;;
+  url) echo "$CONNECTION" ;;
+  psql) shift; ensure_server_binaries; exec "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@" ;;
+  *) echo "usage: bash scripts/pg.sh start|stop|restart|status|url|psql [args]" >&2; exit 2 ;;
+esac

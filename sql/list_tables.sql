@@ -1,0 +1,3 @@
+-- PgNotify: the tables whose changes are streamed.
+--   psql -f sql/list_tables.sql
+SELECT * FROM pgnotify.enabled_tables();

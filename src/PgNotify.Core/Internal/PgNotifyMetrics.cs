@@ -1,0 +1,46 @@
+using System.Diagnostics.Metrics;
+
+namespace PgNotify.Internal;
+
+/// <summary>The listener side of the <c>PgNotify</c> meter (System.Diagnostics.Metrics, OpenTelemetry-style names).</summary>
+internal sealed class PgNotifyMetrics
+{
+    public const string MeterName = "PgNotify";
+
+    private readonly Counter<long> _notifications;
+    private readonly Counter<long> _reconnects;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _gaps;
+    private Func<int> _state = () => 0;
+    private Func<double?> _queueUsage = () => null;
+
+    public PgNotifyMetrics(IMeterFactory meterFactory)
+    {
+        Meter = meterFactory.Create(MeterName);
+        _notifications = Meter.CreateCounter<long>("pgnotify.listener.notifications", "{notification}", "Notifications the listener received from PostgreSQL.");
+        _reconnects = Meter.CreateCounter<long>("pgnotify.listener.reconnects", "{reconnect}", "Times the listener lost its connection and connected again.");
+        _dropped = Meter.CreateCounter<long>("pgnotify.changes.dropped", "{change}", "Changes dropped for an in-process consumer whose buffer was full.");
+        _gaps = Meter.CreateCounter<long>("pgnotify.listener.gaps", "{gap}", "Points where changes may have been missed, by reason.");
+        Meter.CreateObservableGauge("pgnotify.listener.state", () => _state(), "{state}",
+            "The listener's state: 0 stopped, 1 connecting, 2 listening, 3 reconnecting.");
+        Meter.CreateObservableGauge("pgnotify.notify_queue.usage", ObserveQueueUsage, "1",
+            "PostgreSQL's pg_notification_queue_usage(): the fraction of the NOTIFY queue in use.");
+    }
+
+    public Meter Meter { get; }
+
+    public void NotificationReceived() => _notifications.Add(1);
+
+    public void Reconnected() => _reconnects.Add(1);
+
+    public void ChangeDropped(string consumer) => _dropped.Add(1, new KeyValuePair<string, object?>("pgnotify.consumer", consumer));
+
+    public void Gap(PgChangeGapReason reason) => _gaps.Add(1, new KeyValuePair<string, object?>("pgnotify.gap.reason", reason.ToString()));
+
+    public void ObserveState(Func<int> state) => _state = state;
+
+    public void ObserveQueueUsage(Func<double?> usage) => _queueUsage = usage;
+
+    private IEnumerable<Measurement<double>> ObserveQueueUsage() =>
+        _queueUsage() is { } usage ? [new Measurement<double>(usage)] : [];
+}

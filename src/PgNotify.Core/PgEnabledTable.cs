@@ -1,0 +1,7 @@
+namespace PgNotify;
+
+/// <summary>A table whose changes PgNotify's trigger streams, as listed by <see cref="PgNotifyInstaller.GetEnabledTablesAsync"/>.</summary>
+/// <param name="Table">The table, by its current name.</param>
+/// <param name="Channel">The NOTIFY channel its trigger sends on.</param>
+/// <param name="ExcludedColumns">The columns its trigger leaves out of every payload.</param>
+public sealed record PgEnabledTable(PgTableName Table, string Channel, IReadOnlyList<string> ExcludedColumns);

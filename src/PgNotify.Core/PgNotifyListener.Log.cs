@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Logging;
+
+namespace PgNotify;
+
+public sealed partial class PgNotifyListener
+{
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "PgNotify is listening on channel '{Channel}'.")]
+        public static partial void Listening(ILogger logger, string channel);
+
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Warning,
+            Message = "PgNotify's listener has no connection (attempt {Attempt}); trying again in {DelayMs:F0} ms.")]
+        public static partial void ConnectionLost(ILogger logger, int attempt, double delayMs, Exception exception);
+
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Warning,
+            Message = "PgNotify is listening on channel '{Channel}' again after {Attempts} failed attempt(s); changes committed while it was disconnected were not notified, and consumers are told of the gap.")]
+        public static partial void Reconnected(ILogger logger, string channel, int attempts);
+
+        [LoggerMessage(EventId = 1004, Level = LogLevel.Warning,
+            Message = "PgNotify could not reach PostgreSQL to install its triggers at startup; it will install them when it connects.")]
+        public static partial void InstallDeferred(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "PgNotify's SQL is installed; watching {Count} table(s): {Tables}.")]
+        public static partial void Installed(ILogger logger, int count, string tables);
+
+        [LoggerMessage(EventId = 1006, Level = LogLevel.Warning,
+            Message = "PgNotify ignored a notification on channel '{Channel}' that its trigger did not write: {Reason}")]
+        public static partial void MalformedPayload(ILogger logger, string channel, string reason);
+
+        [LoggerMessage(EventId = 1007, Level = LogLevel.Error,
+            Message = "PgNotify could not find oversized change {Id} in pgnotify.large_payload (pruned before it was read? raise PgNotify:LargePayloadRetention). Consumers are told of the gap.")]
+        public static partial void LargePayloadMissing(ILogger logger, long id);
+
+        [LoggerMessage(EventId = 1008, Level = LogLevel.Warning,
+            Message = "PgNotify could not fetch oversized change {Id}; trying again in {DelayMs:F0} ms.")]
+        public static partial void LargePayloadFetchFailed(ILogger logger, long id, double delayMs, Exception exception);
+
+        [LoggerMessage(EventId = 1009, Level = LogLevel.Warning,
+            Message = "PgNotify's inbox was full and {Dropped} notification(s) were dropped (raise PgNotify:InboxCapacity, or find what slows the dispatcher). Consumers are told of the gap.")]
+        public static partial void InboxOverflow(ILogger logger, long dropped);
+
+        [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "PgNotify's maintenance (pruning pgnotify.large_payload) failed; it will try again.")]
+        public static partial void MaintenanceFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 1011, Level = LogLevel.Debug, Message = "PgNotify pruned {Count} old oversized change(s).")]
+        public static partial void Pruned(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "PgNotify's listener stopped.")]
+        public static partial void Stopped(ILogger logger);
+
+        [LoggerMessage(EventId = 1013, Level = LogLevel.Trace, Message = "PgNotify received {Operation} on {Table} (xid {TransactionId}, #{Sequence}).")]
+        public static partial void ChangeReceived(ILogger logger, PgChangeOperation operation, PgTableName table, long transactionId, long sequence);
+    }
+}

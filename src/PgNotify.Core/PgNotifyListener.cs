@@ -1,0 +1,415 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using PgNotify.Internal;
+
+namespace PgNotify;
+
+/// <summary>
+/// The hosted service that holds PgNotify's one dedicated LISTEN connection and feeds every notification, as a
+/// typed <see cref="PgChange"/>, to the consumers of <see cref="IPgChangeFeed"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The connection comes from a data source of PgNotify's own (no pooling, no multiplexing, TCP keepalive on), so a
+/// terminated backend never clears the application's pool. The notification handler only hands the payload to a
+/// bounded inbox; parsing, fetching oversized rows (on a second connection) and fan-out happen on a dispatcher task,
+/// never on Npgsql's read path.
+/// </para>
+/// <para>
+/// Every <see cref="PgNotifyOptions.HealthCheckInterval"/> the connection is probed with a query, so a dead or
+/// half-open connection is noticed within seconds. On any loss the listener reconnects with exponential backoff and
+/// full jitter (capped at <see cref="PgNotifyOptions.ReconnectMaxDelay"/>), and once it listens again it emits a
+/// <see cref="PgChangeGap"/> (<see cref="PgChangeGapReason.ListenerReconnected"/>): NOTIFY does not keep what was sent
+/// while nobody listened.
+/// </para>
+/// </remarks>
+public sealed partial class PgNotifyListener : BackgroundService
+{
+    private readonly PgNotifyOptions _options;
+    private readonly PgChangeFeed _feed;
+    private readonly PgNotifyConnections _connections;
+    private readonly PgNotifyMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Backoff _backoff;
+    private readonly Channel<string?> _inbox;
+    private readonly Lock _stateGate = new();
+    private TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _state;
+    private long _inboxDropped;
+    private long _reconnects;
+    private bool _installed;
+    private double _queueUsage = double.NaN;
+
+    internal PgNotifyListener(
+        IOptions<PgNotifyOptions> options,
+        PgChangeFeed feed,
+        PgNotifyConnections connections,
+        PgNotifyMetrics metrics,
+        TimeProvider time,
+        ILogger<PgNotifyListener> logger)
+    {
+        _options = options.Value;
+        _feed = feed;
+        _connections = connections;
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _backoff = new Backoff(_options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
+        // The inbox's only writer is Npgsql's read path, its only reader the dispatcher.
+        _inbox = Channel.CreateBounded<string?>(new BoundedChannelOptions(_options.InboxCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        metrics.ObserveState(() => (int)State);
+        metrics.ObserveQueueUsage(() => NotifyQueueUsage);
+    }
+
+    /// <summary>The connection's current state.</summary>
+    public PgListenerState State => (PgListenerState)Volatile.Read(ref _state);
+
+    /// <summary>How many times the listener has connected again after losing its connection.</summary>
+    public long ReconnectCount => Interlocked.Read(ref _reconnects);
+
+    /// <summary>The error that last cost the listener its connection, or <see langword="null"/>.</summary>
+    public Exception? LastError { get; private set; }
+
+    /// <summary>
+    /// The fill level of PostgreSQL's NOTIFY queue (<c>pg_notification_queue_usage()</c>, 0 to 1) at the last probe, or
+    /// <see langword="null"/> before the first. A value that keeps growing means some listener of the database is stuck.
+    /// </summary>
+    public double? NotifyQueueUsage => Volatile.Read(ref _queueUsage) is var usage && !double.IsNaN(usage) ? usage : null;
+
+    /// <summary>
+    /// Completes when the listener is listening: from then on, every committed change of a watched table is received.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes once the state is <see cref="PgListenerState.Listening"/>.</returns>
+    public Task WaitUntilListeningAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_stateGate)
+        {
+            return _listening.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Installs the SQL and enables the configured tables (when <see cref="PgNotifyOptions.InstallTriggers"/> is on),
+    /// then starts listening in the background. A configuration error (an unknown table or column, missing rights)
+    /// fails the start with a message that says what to change; an unreachable database does not: the listener keeps
+    /// trying to connect.
+    /// </summary>
+    /// <param name="cancellationToken">Aborts the start.</param>
+    /// <returns>A task that completes once the listener has started.</returns>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_options.InstallTriggers)
+        {
+            try
+            {
+                await InstallAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                Log.InstallDeferred(_logger, ex);
+            }
+        }
+
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var dispatcher = Task.Run(() => DispatchAsync(stoppingToken), CancellationToken.None);
+        var maintenance = Task.Run(() => MaintainAsync(stoppingToken), CancellationToken.None);
+        var attempt = 0;
+        var everListened = false;
+        SetState(PgListenerState.Connecting);
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    if (_options.InstallTriggers && !_installed)
+                    {
+                        await InstallAsync(stoppingToken).ConfigureAwait(false);
+                    }
+
+                    await ListenAsync(everListened, attempt, () => { everListened = true; attempt = 0; }, stoppingToken)
+                        .ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception ex)
+                {
+                    LastError = ex;
+                    SetState(everListened ? PgListenerState.Reconnecting : PgListenerState.Connecting);
+                    var delay = _backoff.Next(attempt++);
+                    Log.ConnectionLost(_logger, attempt, delay.TotalMilliseconds, ex);
+                    try
+                    {
+                        await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            SetState(PgListenerState.Stopped);
+            _inbox.Writer.TryComplete();
+            await dispatcher.ConfigureAwait(false);
+            await maintenance.ConfigureAwait(false);
+            _feed.CompleteAll();
+            Log.Stopped(_logger);
+        }
+    }
+
+    private async Task ListenAsync(bool reconnecting, int attempts, Action onListening, CancellationToken stoppingToken)
+    {
+        var connection = await _connections.Listener.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            connection.Notification += OnNotification;
+            await using (var listen = new NpgsqlCommand("LISTEN " + QuoteIdentifier(_options.Channel), connection))
+            {
+                await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+            }
+
+            if (reconnecting)
+            {
+                // Ordered after everything received before the loss: consumers see exactly where the gap is.
+                Interlocked.Increment(ref _reconnects);
+                _metrics.Reconnected();
+                if (!_inbox.Writer.TryWrite(null))
+                {
+                    Interlocked.Increment(ref _inboxDropped);
+                }
+
+                Log.Reconnected(_logger, _options.Channel, attempts);
+            }
+            else
+            {
+                Log.Listening(_logger, _options.Channel);
+            }
+
+            onListening();
+            SetState(PgListenerState.Listening);
+
+            var probeTimeout = Math.Max(1, (int)Math.Ceiling(_options.HealthCheckTimeout.TotalSeconds));
+            var nextProbe = _time.GetUtcNow() + _options.HealthCheckInterval;
+            while (true)
+            {
+                var remaining = nextProbe - _time.GetUtcNow();
+                if (remaining > TimeSpan.Zero)
+                {
+                    await connection.WaitAsync(remaining, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                // Liveness probe on the listening connection itself: a dead or half-open TCP connection fails here
+                // within HealthCheckTimeout. It also reads how full PostgreSQL's NOTIFY queue is.
+                await using (var probe = new NpgsqlCommand("SELECT pg_notification_queue_usage()", connection) { CommandTimeout = probeTimeout })
+                {
+                    var usage = await probe.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false);
+                    Volatile.Write(ref _queueUsage, Convert.ToDouble(usage, System.Globalization.CultureInfo.InvariantCulture));
+                }
+
+                nextProbe = _time.GetUtcNow() + _options.HealthCheckInterval;
+            }
+        }
+    }
+
+    private void OnNotification(object sender, NpgsqlNotificationEventArgs e)
+    {
+        // Runs on Npgsql's read path: hand off and return, never block.
+        if (!string.Equals(e.Channel, _options.Channel, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        _metrics.NotificationReceived();
+        if (!_inbox.Writer.TryWrite(e.Payload))
+        {
+            Interlocked.Increment(ref _inboxDropped);
+        }
+    }
+
+    private async Task DispatchAsync(CancellationToken stoppingToken)
+    {
+        await foreach (var payload in _inbox.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            var now = _time.GetUtcNow();
+            var dropped = Interlocked.Exchange(ref _inboxDropped, 0);
+            if (dropped > 0)
+            {
+                Log.InboxOverflow(_logger, dropped);
+                PublishGap(PgChangeGapReason.ListenerOverflow, dropped, now);
+            }
+
+            if (payload is null)
+            {
+                PublishGap(PgChangeGapReason.ListenerReconnected, null, now);
+                continue;
+            }
+
+            PgChangePayload parsed;
+            try
+            {
+                parsed = PgChangePayload.Parse(payload, now);
+            }
+            catch (FormatException ex)
+            {
+                Log.MalformedPayload(_logger, _options.Channel, ex.Message);
+                continue;
+            }
+
+            var change = parsed.Change;
+            if (parsed.LargePayloadId is { } id)
+            {
+                try
+                {
+                    change = await FetchLargePayloadAsync(id, now, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                if (change is null)
+                {
+                    PublishGap(PgChangeGapReason.Unreadable, 1, now);
+                    continue;
+                }
+            }
+
+            Log.ChangeReceived(_logger, change!.Operation, change.Table, change.TransactionId, change.Sequence);
+            _feed.Publish(change);
+        }
+    }
+
+    private void PublishGap(PgChangeGapReason reason, long? dropped, DateTimeOffset now)
+    {
+        _metrics.Gap(reason);
+        _feed.Publish(new PgChangeGap(reason, dropped, now));
+    }
+
+    private async Task<PgChange?> FetchLargePayloadAsync(long id, DateTimeOffset receivedAt, CancellationToken stoppingToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await using var command = _connections.Side.CreateCommand("SELECT payload FROM pgnotify.large_payload WHERE id = $1");
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+                if (await command.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false) is not string payload)
+                {
+                    Log.LargePayloadMissing(_logger, id);
+                    return null;
+                }
+
+                return PgChangePayload.Parse(payload, receivedAt).Change;
+            }
+            catch (FormatException ex)
+            {
+                Log.MalformedPayload(_logger, _options.Channel, ex.Message);
+                return null;
+            }
+            catch (Exception ex) when (IsTransient(ex) && !stoppingToken.IsCancellationRequested)
+            {
+                var delay = _backoff.Next(attempt);
+                Log.LargePayloadFetchFailed(_logger, id, delay.TotalMilliseconds, ex);
+                await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task MaintainAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(_options.MaintenanceInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await using var command = _connections.Side.CreateCommand(
+                        "DELETE FROM pgnotify.large_payload WHERE created_at < now() - $1");
+                    command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = _options.LargePayloadRetention });
+                    var pruned = await command.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                    Log.Pruned(_logger, pruned);
+                }
+                catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+                {
+                    Log.MaintenanceFailed(_logger, ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task InstallAsync(CancellationToken cancellationToken)
+    {
+        var installer = new PgNotifyInstaller(_connections.Side);
+        await installer.InstallAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var text in _options.Tables)
+        {
+            var table = PgTableName.Parse(text);
+            _options.ExcludedColumns.TryGetValue(text, out var excluded);
+            try
+            {
+                await installer.EnableTableAsync(table, _options.Channel, excluded, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedColumn)
+            {
+                throw new InvalidOperationException(
+                    $"PgNotify cannot watch '{text}': {ex.MessageText}. Create it, or fix PgNotify:Tables / PgNotify:ExcludedColumns.", ex);
+            }
+        }
+
+        _installed = true;
+        Log.Installed(_logger, _options.Tables.Count, string.Join(", ", _options.Tables));
+    }
+
+    private void SetState(PgListenerState state)
+    {
+        lock (_stateGate)
+        {
+            var previous = (PgListenerState)Interlocked.Exchange(ref _state, (int)state);
+            if (state == PgListenerState.Listening)
+            {
+                _listening.TrySetResult();
+            }
+            else if (previous == PgListenerState.Listening)
+            {
+                _listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception ex) => ex switch
+    {
+        PostgresException pg => pg.IsTransient,
+        NpgsqlException => true,
+        TimeoutException => true,
+        System.Net.Sockets.SocketException => true,
+        IOException => true,
+        _ => false,
+    };
+
+    private static string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+}

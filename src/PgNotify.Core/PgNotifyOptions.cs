@@ -1,0 +1,86 @@
+namespace PgNotify;
+
+/// <summary>
+/// Settings of the PostgreSQL side of PgNotify, bound from the configuration section <c>PgNotify</c>.
+/// </summary>
+public sealed class PgNotifyOptions
+{
+    /// <summary>The configuration section the options bind from: <c>PgNotify</c>.</summary>
+    public const string SectionName = "PgNotify";
+
+    /// <summary>
+    /// The PostgreSQL connection string. Default: <see langword="null"/>, which means the connection string named
+    /// <see cref="ConnectionStringName"/> (<c>ConnectionStrings:Postgres</c>).
+    /// </summary>
+    /// <remarks>
+    /// The listener must reach PostgreSQL directly or through a pooler in <em>session</em> mode: LISTEN does not work
+    /// through pgbouncer's transaction pooling. PgNotify builds its own data sources from this string and forces
+    /// <c>Pooling=false</c>, <c>Multiplexing=false</c>, <c>Enlist=false</c> and a keepalive on the listening connection,
+    /// so it never shares (or clears) the application's own pool.
+    /// </remarks>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// The name looked up under <c>ConnectionStrings</c> when <see cref="ConnectionString"/> is not set.
+    /// Default: <c>Postgres</c>.
+    /// </summary>
+    public string ConnectionStringName { get; set; } = "Postgres";
+
+    /// <summary>The NOTIFY channel the triggers send on and the listener listens to. Default: <c>db_changes</c>.</summary>
+    public string Channel { get; set; } = "db_changes";
+
+    /// <summary>
+    /// The tables whose changes are streamed, as <c>name</c> (schema <c>public</c>) or <c>schema.name</c>; names are
+    /// exact and case-sensitive. Default: empty. With <see cref="InstallTriggers"/> on, each must exist at startup.
+    /// </summary>
+    public IList<string> Tables { get; } = [];
+
+    /// <summary>
+    /// Columns never sent, per table (key: the table as written in <see cref="Tables"/>): the trigger removes them before
+    /// the row leaves the database, so a <c>password_hash</c> never reaches any listener. Default: none.
+    /// </summary>
+    public IDictionary<string, string[]> ExcludedColumns { get; } = new Dictionary<string, string[]>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Whether the listener installs the <c>pgnotify</c> schema and enables the triggers of <see cref="Tables"/> at
+    /// startup (idempotent and safe with several instances). Turn off when the SQL in <c>sql/</c> is run by hand or
+    /// by migrations. Default: <see langword="true"/>.
+    /// </summary>
+    public bool InstallTriggers { get; set; } = true;
+
+    /// <summary>
+    /// How many changes each in-process consumer may have waiting before further changes are dropped for that
+    /// consumer alone (it then receives a <see cref="PgChangeGap"/> with the count). Default: 10,000 changes.
+    /// </summary>
+    public int ConsumerCapacity { get; set; } = 10_000;
+
+    /// <summary>
+    /// How many notifications the listener may hold before they are parsed and dispatched. The notification handler
+    /// never blocks PostgreSQL's read loop: beyond this it drops and reports a gap. Default: 100,000 notifications.
+    /// </summary>
+    public int InboxCapacity { get; set; } = 100_000;
+
+    /// <summary>The first reconnect delay's upper bound (full jitter, doubling per attempt). Default: 500 milliseconds.</summary>
+    public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The cap on the reconnect delay. Default: 30 seconds.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// After this long without traffic the listener probes its connection with a query, so a dead or half-open
+    /// connection is found within <see cref="HealthCheckInterval"/> + <see cref="HealthCheckTimeout"/>. Default: 5 seconds.
+    /// </summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long the probe may take before the connection is declared dead. Whole seconds. Default: 5 seconds.</summary>
+    public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long rows too large for NOTIFY stay in <c>pgnotify.large_payload</c> for listeners to fetch before they are
+    /// pruned. Must exceed the longest time a listener may lag. Default: 1 hour.
+    /// </summary>
+    public TimeSpan LargePayloadRetention { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often the listener prunes <c>pgnotify.large_payload</c>. Default: 5 minutes.</summary>
+    public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
+}

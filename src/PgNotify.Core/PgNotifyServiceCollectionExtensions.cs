@@ -1,0 +1,66 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using PgNotify;
+using PgNotify.Internal;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers PgNotify's PostgreSQL side (listener, change feed, installer) in a service collection.</summary>
+public static class PgNotifyServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the PgNotify listener as a hosted service, <see cref="IPgChangeFeed"/> for in-process consumers, and
+    /// <see cref="PgNotifyInstaller"/>. Options bind from the <c>PgNotify</c> configuration section, then
+    /// <paramref name="configure"/> runs; they are validated when the host starts. Calling it again only applies
+    /// <paramref name="configure"/>. ASP.NET Core apps call <c>AddPgNotify</c> from PgNotify.WebSockets instead,
+    /// which calls this.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Sets options in code, after configuration is bound.</param>
+    /// <returns>The service collection, for chaining.</returns>
+    public static IServiceCollection AddPgNotifyCore(this IServiceCollection services, Action<PgNotifyOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(PgNotifyMarker)))
+        {
+            return services;
+        }
+
+        services.AddSingleton<PgNotifyMarker>();
+        services.AddOptions<PgNotifyOptions>().ValidateOnStart();
+        services.AddSingleton<PgNotifyConfigureOptions>();
+        // Configuration binding goes first, so that delegates registered by Configure(...) override it.
+        services.Insert(0, ServiceDescriptor.Singleton<IConfigureOptions<PgNotifyOptions>>(sp => sp.GetRequiredService<PgNotifyConfigureOptions>()));
+        services.AddSingleton<IPostConfigureOptions<PgNotifyOptions>>(sp => sp.GetRequiredService<PgNotifyConfigureOptions>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PgNotifyOptions>, PgNotifyOptionsValidator>());
+
+        // Hosts register logging first; a bare service collection gets silent loggers instead of a failure.
+        services.TryAdd(ServiceDescriptor.Singleton<ILoggerFactory, NullLoggerFactory>());
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(ILogger<>), typeof(Logger<>)));
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<PgNotifyMetrics>();
+        services.TryAddSingleton<PgNotifyConnections>();
+        services.TryAddSingleton<PgChangeFeed>();
+        services.TryAddSingleton<IPgChangeFeed>(sp => sp.GetRequiredService<PgChangeFeed>());
+        services.TryAddSingleton(sp => new PgNotifyListener(
+            sp.GetRequiredService<IOptions<PgNotifyOptions>>(),
+            sp.GetRequiredService<PgChangeFeed>(),
+            sp.GetRequiredService<PgNotifyConnections>(),
+            sp.GetRequiredService<PgNotifyMetrics>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PgNotifyListener>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<PgNotifyListener>());
+        services.TryAddSingleton(sp => new PgNotifyInstaller(sp.GetRequiredService<PgNotifyConnections>().Side));
+        return services;
+    }
+
+    private sealed class PgNotifyMarker;
+}
