@@ -96,6 +96,8 @@ BEGIN
             USING ERRCODE = '42P01';
     END IF;
     p_excluded_columns := coalesce(p_excluded_columns, '{}');
+    -- Two instances enabling the same table at once: the second waits, then finds it done.
+    PERFORM pg_advisory_xact_lock(hashtextextended('pgnotify.enable_table:' || v_rel::oid::text, 0));
     SELECT string_agg(quote_ident(c), ', ') INTO v_missing
     FROM unnest(p_excluded_columns) AS c
     WHERE NOT EXISTS (

@@ -51,5 +51,8 @@ public sealed partial class PgNotifyListener
 
         [LoggerMessage(EventId = 1013, Level = LogLevel.Trace, Message = "PgNotify received {Operation} on {Table} (xid {TransactionId}, #{Sequence}).")]
         public static partial void ChangeReceived(ILogger logger, PgChangeOperation operation, PgTableName table, long transactionId, long sequence);
+
+        [LoggerMessage(EventId = 1014, Level = LogLevel.Trace, Message = "PgNotify is probing its listening connection on {Channel}.")]
+        public static partial void Probing(ILogger logger, string channel);
     }
 }

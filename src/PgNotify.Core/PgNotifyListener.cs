@@ -151,6 +151,7 @@ public sealed partial class PgNotifyListener : BackgroundService
                 }
                 catch (Exception ex)
                 {
+                    // Anything else (including the watchdog's cancellation) means the connection is gone.
                     LastError = ex;
                     SetState(everListened ? PgListenerState.Reconnecting : PgListenerState.Connecting);
                     var delay = _backoff.Next(attempt++);
@@ -188,6 +189,8 @@ public sealed partial class PgNotifyListener : BackgroundService
                 await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
             }
 
+            onListening();
+            SetState(PgListenerState.Listening);
             if (reconnecting)
             {
                 // Ordered after everything received before the loss: consumers see exactly where the gap is.
@@ -205,9 +208,9 @@ public sealed partial class PgNotifyListener : BackgroundService
                 Log.Listening(_logger, _options.Channel);
             }
 
-            onListening();
-            SetState(PgListenerState.Listening);
-
+            // Every wait and probe runs under a watchdog: whatever the socket does (a half-open connection answers
+            // nothing, ever), the connection is abandoned once it overruns its time by HealthCheckTimeout.
+            using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             var probeTimeout = Math.Max(1, (int)Math.Ceiling(_options.HealthCheckTimeout.TotalSeconds));
             var nextProbe = _time.GetUtcNow() + _options.HealthCheckInterval;
             while (true)
@@ -215,15 +218,18 @@ public sealed partial class PgNotifyListener : BackgroundService
                 var remaining = nextProbe - _time.GetUtcNow();
                 if (remaining > TimeSpan.Zero)
                 {
-                    await connection.WaitAsync(remaining, stoppingToken).ConfigureAwait(false);
+                    watchdog.CancelAfter(remaining + _options.HealthCheckTimeout);
+                    await connection.WaitAsync(remaining, watchdog.Token).ConfigureAwait(false);
                     continue;
                 }
 
                 // Liveness probe on the listening connection itself: a dead or half-open TCP connection fails here
                 // within HealthCheckTimeout. It also reads how full PostgreSQL's NOTIFY queue is.
+                watchdog.CancelAfter(_options.HealthCheckTimeout);
                 await using (var probe = new NpgsqlCommand("SELECT pg_notification_queue_usage()", connection) { CommandTimeout = probeTimeout })
                 {
-                    var usage = await probe.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false);
+                    Log.Probing(_logger, _options.Channel);
+                    var usage = await probe.ExecuteScalarAsync(watchdog.Token).ConfigureAwait(false);
                     Volatile.Write(ref _queueUsage, Convert.ToDouble(usage, System.Globalization.CultureInfo.InvariantCulture));
                 }
 

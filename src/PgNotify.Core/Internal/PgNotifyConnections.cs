@@ -30,6 +30,8 @@ internal sealed class PgNotifyConnections : IAsyncDisposable
                 TcpKeepAliveTime = Math.Max(1, (int)interval.TotalSeconds),
                 TcpKeepAliveInterval = Math.Max(1, (int)interval.TotalSeconds),
                 ApplicationName = "PgNotify listener",
+                // A cancelled wait or probe abandons the connection at once instead of waiting for the server.
+                CancellationTimeout = -1,
             };
             return NpgsqlDataSource.Create(builder);
         });

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test of the repository on a fresh machine: installs and starts the throwaway PostgreSQL, builds, runs
+# the .NET tests, and prints one line `Tests: N passed, N failed, N skipped` counted from the real results.
+# Exits non-zero on any failure. CI (.ci/run) calls exactly this.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+RESULTS="$ROOT/artifacts/test-results"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+PG_CONNECTION="$(bash scripts/pg.sh start)" || { echo "Tests: 0 passed, 1 failed, 0 skipped"; echo "could not start PostgreSQL" >&2; exit 1; }
+export PGNOTIFY_TEST_CONNECTION="${PGNOTIFY_TEST_CONNECTION:-$PG_CONNECTION}"
+export PGNOTIFY_TEST_STOP_COMMAND="${PGNOTIFY_TEST_STOP_COMMAND:-bash '$ROOT/scripts/pg.sh' stop}"
+export PGNOTIFY_TEST_START_COMMAND="${PGNOTIFY_TEST_START_COMMAND:-bash '$ROOT/scripts/pg.sh' start}"
+
+status=0
+dotnet test "$ROOT/PgNotify.sln" -c Release --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS/dotnet" || status=$?
+
+# Count from the result files, not from console output.
+passed=0; failed=0; skipped=0
+for trx in "$RESULTS"/dotnet/*.trx; do
+  [ -f "$trx" ] || continue
+  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)"
+  attr() { printf '%s' "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+  passed=$((passed + $(attr passed)))
+  failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
+  skipped=$((skipped + $(attr notExecuted)))
+done
+
+for extra in "$ROOT"/scripts/test.d/*.sh; do
+  [ -f "$extra" ] || continue
+  # Each extra suite prints its own `N passed, N failed, N skipped` as its last line.
+  out="$(bash "$extra" 2>&1 | tee /dev/stderr | tail -n 1)" || status=1
+  read -r p f s < <(printf '%s' "$out" | sed -E 's/^[^0-9]*([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
+  if [[ "$p" =~ ^[0-9]+$ && "$f" =~ ^[0-9]+$ && "$s" =~ ^[0-9]+$ ]]; then
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  else
+    echo "test.sh: $extra did not report its counts" >&2; failed=$((failed + 1))
+  fi
+done
+
+echo "Tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+  exit 1
+fi

@@ -1,0 +1,60 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace PgNotify.Tests.Infrastructure;
+
+/// <summary>A real generic host running PgNotify's listener against a test database.</summary>
+public sealed class ListenerHost : IAsyncDisposable
+{
+    private ListenerHost(IHost host, PgChangeSubscription changes)
+    {
+        Host = host;
+        Changes = changes;
+    }
+
+    public IHost Host { get; }
+
+    public PgNotifyListener Listener => Host.Services.GetRequiredService<PgNotifyListener>();
+
+    public PgNotifyOptions Options => Host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PgNotifyOptions>>().Value;
+
+    public IPgChangeFeed Feed => Host.Services.GetRequiredService<IPgChangeFeed>();
+
+    /// <summary>A subscription taken before the host started, so it sees every change.</summary>
+    public PgChangeSubscription Changes { get; }
+
+    public static async Task<ListenerHost> StartAsync(string connectionString, string channel, IEnumerable<string> tables, Action<PgNotifyOptions>? configure = null)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(Enum.Parse<LogLevel>(Environment.GetEnvironmentVariable("PGNOTIFY_TEST_LOGLEVEL") ?? "Warning"));
+        builder.Services.AddPgNotifyCore(options =>
+        {
+            options.ConnectionString = connectionString;
+            options.Channel = channel;
+            foreach (var table in tables)
+            {
+                options.Tables.Add(table);
+            }
+
+            options.ReconnectInitialDelay = TimeSpan.FromMilliseconds(100);
+            options.ReconnectMaxDelay = TimeSpan.FromSeconds(1);
+            configure?.Invoke(options);
+        });
+        var host = builder.Build();
+        var changes = host.Services.GetRequiredService<IPgChangeFeed>().Subscribe("test");
+        await host.StartAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await host.Services.GetRequiredService<PgNotifyListener>().WaitUntilListeningAsync(timeout.Token);
+        return new ListenerHost(host, changes);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Changes.Dispose();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await Host.StopAsync(timeout.Token);
+        Host.Dispose();
+    }
+}
