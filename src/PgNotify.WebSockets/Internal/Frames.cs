@@ -1,0 +1,113 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>Encodes the server's frames (docs/protocol.md). A change is encoded once and the bytes shared by every socket.</summary>
+internal static class Frames
+{
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
+
+    public static byte[] Welcome(bool lossless) => Write(w =>
+    {
+        w.WriteString("type"u8, "welcome"u8);
+        w.WriteNumber("protocol"u8, 1);
+        w.WriteBoolean("lossless"u8, lossless);
+    });
+
+    public static byte[] Pong(RequestId id) => Write(w =>
+    {
+        w.WriteString("type"u8, "pong"u8);
+        id.WriteTo(w);
+    });
+
+    public static byte[] TablesAck(string type, RequestId id, IEnumerable<PgTableName> tables) => Write(w =>
+    {
+        w.WriteString("type"u8, type);
+        id.WriteTo(w);
+        w.WriteStartArray("tables"u8);
+        foreach (var table in tables)
+        {
+            w.WriteStringValue(table.ToString());
+        }
+
+        w.WriteEndArray();
+    });
+
+    public static byte[] Error(RequestId id, string code, string message) => Write(w =>
+    {
+        w.WriteString("type"u8, "error"u8);
+        id.WriteTo(w);
+        w.WriteString("code"u8, code);
+        w.WriteString("message"u8, message);
+    });
+
+    public static byte[] Resync(string reason, long? missed) => Write(w =>
+    {
+        w.WriteString("type"u8, "resync"u8);
+        w.WriteString("reason"u8, reason);
+        if (missed is { } count)
+        {
+            w.WriteNumber("missed"u8, count);
+        }
+    });
+
+    public static byte[] Change(PgChange change, ArrayBufferWriter<byte> buffer)
+    {
+        buffer.ResetWrittenCount();
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, "change"u8);
+            w.WriteString("schema"u8, change.Table.Schema);
+            w.WriteString("table"u8, change.Table.Name);
+            w.WriteString("operation"u8, change.Operation switch
+            {
+                PgChangeOperation.Insert => "INSERT"u8,
+                PgChangeOperation.Update => "UPDATE"u8,
+                PgChangeOperation.Delete => "DELETE"u8,
+                _ => "TRUNCATE"u8,
+            });
+            if (change.Position is { } position)
+            {
+                w.WriteNumber("position"u8, position);
+            }
+
+            w.WriteNumber("xid"u8, change.TransactionId);
+            w.WriteNumber("seq"u8, change.Sequence);
+            if (change.Timestamp is { } ts)
+            {
+                w.WriteString("ts"u8, ts);
+            }
+
+            if (change.Data is { } data)
+            {
+                w.WritePropertyName("data"u8);
+                data.WriteTo(w);
+            }
+
+            if (change.Old is { } old)
+            {
+                w.WritePropertyName("old"u8);
+                old.WriteTo(w);
+            }
+
+            w.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static byte[] Write(Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            w.WriteStartObject();
+            body(w);
+            w.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+}

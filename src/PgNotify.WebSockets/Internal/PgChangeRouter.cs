@@ -1,0 +1,162 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>
+/// The fan-out: reads the change feed, routes each change by table to the sockets subscribed to it, encodes it once
+/// (only if some socket wants it) and queues the same bytes on each socket. Never waits on a socket.
+/// </summary>
+internal sealed partial class PgChangeRouter : BackgroundService
+{
+    private readonly PgNotifyListener _listener;
+    private readonly PgChangeSubscription _feed;
+    private readonly HashSet<PgTableName> _exposed;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<PgTableName, Route[]> _routes = new();
+    private readonly ConcurrentDictionary<SocketSession, byte> _sessions = new();
+    private readonly Lock _routesGate = new();
+    private readonly ArrayBufferWriter<byte> _encodeBuffer = new(4096);
+    private readonly CancellationTokenRegistration _stoppingRegistration;
+
+    public PgChangeRouter(
+        IPgChangeFeed feed,
+        PgNotifyListener listener,
+        IOptions<PgNotifyOptions> notifyOptions,
+        IOptions<PgChangeWebSocketOptions> options,
+        IHostApplicationLifetime lifetime,
+        ILogger<PgChangeRouter> logger)
+    {
+        _listener = listener;
+        _logger = logger;
+        var exposed = options.Value.ExposedTables.Count > 0 ? options.Value.ExposedTables : notifyOptions.Value.Tables;
+        _exposed = [.. exposed.Select(PgTableName.Parse)];
+        // Subscribe now, before the listener starts, so the fan-out sees every change. The fan-out reads as fast as it
+        // can; a socket's slowness is absorbed by that socket's own queue.
+        _feed = feed.Subscribe("websocket-fanout", capacity: Math.Max(notifyOptions.Value.ConsumerCapacity, 100_000));
+        _stoppingRegistration = lifetime.ApplicationStopping.Register(CloseAllForShutdown);
+    }
+
+    public bool Lossless => false;
+
+    public int SessionCount => _sessions.Count;
+
+    public bool IsExposed(PgTableName table) => _exposed.Contains(table);
+
+    public Task WaitUntilListeningAsync(CancellationToken cancellationToken) => _listener.WaitUntilListeningAsync(cancellationToken);
+
+    public void Register(SocketSession session) => _sessions.TryAdd(session, 0);
+
+    public void Unregister(SocketSession session) => _sessions.TryRemove(session, out _);
+
+    public void Subscribe(SocketSession session, IEnumerable<Subscription> subscriptions)
+    {
+        lock (_routesGate)
+        {
+            foreach (var subscription in subscriptions)
+            {
+                var current = _routes.TryGetValue(subscription.Table, out var routes) ? routes : [];
+                _routes[subscription.Table] = [.. current.Where(r => r.Session != session), new Route(session, subscription)];
+            }
+        }
+    }
+
+    public void Unsubscribe(SocketSession session, IEnumerable<PgTableName> tables)
+    {
+        lock (_routesGate)
+        {
+            foreach (var table in tables)
+            {
+                if (_routes.TryGetValue(table, out var routes))
+                {
+                    Route[] remaining = [.. routes.Where(r => r.Session != session)];
+                    if (remaining.Length == 0)
+                    {
+                        _routes.TryRemove(table, out _);
+                    }
+                    else
+                    {
+                        _routes[table] = remaining;
+                    }
+                }
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var item in _feed.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                if (item is PgChange change)
+                {
+                    RouteChange(change);
+                }
+                else if (item is PgChangeGap gap)
+                {
+                    var reason = gap.Reason switch
+                    {
+                        PgChangeGapReason.ListenerReconnected => "listener_reconnected",
+                        _ => "listener_overflow",
+                    };
+                    foreach (var session in _sessions.Keys)
+                    {
+                        session.EnqueueResync(reason, gap.DroppedCount);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void RouteChange(PgChange change)
+    {
+        if (!_routes.TryGetValue(change.Table, out var routes))
+        {
+            return;
+        }
+
+        byte[]? frame = null;
+        foreach (var route in routes)
+        {
+            if (!route.Subscription.Matches(change) || !route.Session.AuthorizeChange(change))
+            {
+                continue;
+            }
+
+            frame ??= Frames.Change(change, _encodeBuffer);
+            route.Session.EnqueueChange(frame, change);
+        }
+    }
+
+    private void CloseAllForShutdown()
+    {
+        Log.ClosingForShutdown(_logger, _sessions.Count);
+        foreach (var session in _sessions.Keys)
+        {
+            session.RequestClose(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
+        }
+    }
+
+    public override void Dispose()
+    {
+        _stoppingRegistration.Dispose();
+        _feed.Dispose();
+        base.Dispose();
+    }
+
+    private readonly record struct Route(SocketSession Session, Subscription Subscription);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "PgNotify is closing {Count} socket(s) with 1001: the server is shutting down.")]
+        public static partial void ClosingForShutdown(ILogger logger, int count);
+    }
+}

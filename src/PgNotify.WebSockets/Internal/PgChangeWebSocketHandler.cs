@@ -1,0 +1,123 @@
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>The endpoint: checks the handshake (WebSocket, origin, connection limit), accepts, and runs the socket.</summary>
+internal sealed partial class PgChangeWebSocketHandler
+{
+    private readonly PgChangeRouter _router;
+    private readonly PgChangeWebSocketOptions _options;
+    private readonly WebSocketMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ILogger _sessionLogger;
+    private int _connections;
+
+    public PgChangeWebSocketHandler(
+        PgChangeRouter router,
+        IOptions<PgChangeWebSocketOptions> options,
+        WebSocketMetrics metrics,
+        TimeProvider time,
+        ILoggerFactory loggerFactory)
+    {
+        _router = router;
+        _options = options.Value;
+        _metrics = metrics;
+        _time = time;
+        _logger = loggerFactory.CreateLogger<PgChangeWebSocketHandler>();
+        _sessionLogger = loggerFactory.CreateLogger("PgNotify.WebSockets.Socket");
+    }
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("This endpoint accepts WebSocket connections only (see PgNotify's docs/protocol.md).", context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        if (!IsOriginAllowed(context.Request))
+        {
+            Log.OriginRejected(_logger, context.Request.Headers.Origin.ToString());
+            _metrics.HandshakeRejected("origin");
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        if (Interlocked.Increment(ref _connections) > _options.MaxConnections)
+        {
+            Interlocked.Decrement(ref _connections);
+            Log.TooManyConnections(_logger, _options.MaxConnections);
+            _metrics.HandshakeRejected("connection_limit");
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers.RetryAfter = "5";
+            return;
+        }
+
+        try
+        {
+            var tables = context.Request.Query["tables"].ToString()
+                .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                KeepAliveInterval = _options.KeepAliveInterval,
+                KeepAliveTimeout = _options.KeepAliveTimeout,
+            }).ConfigureAwait(false);
+            var session = new SocketSession(socket, context, _router, _options, _metrics, _time, _sessionLogger);
+            _router.Register(session);
+            _metrics.SocketOpened();
+            try
+            {
+                await session.RunAsync(tables, context.RequestAborted).ConfigureAwait(false);
+            }
+            finally
+            {
+                _router.Unregister(session);
+                _metrics.SocketClosed();
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _connections);
+        }
+    }
+
+    private bool IsOriginAllowed(HttpRequest request)
+    {
+        var origin = request.Headers.Origin.ToString();
+        if (string.IsNullOrEmpty(origin))
+        {
+            return true; // not a browser: origins protect browsers' cookies, and other clients can send any header
+        }
+
+        if (string.Equals(origin, $"{request.Scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        foreach (var allowed in _options.AllowedOrigins)
+        {
+            if (allowed == "*" || string.Equals(allowed.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2201, Level = LogLevel.Warning,
+            Message = "PgNotify refused a WebSocket from origin '{Origin}' (403). Add it to PgNotify:WebSockets:AllowedOrigins if it is yours.")]
+        public static partial void OriginRejected(ILogger logger, string origin);
+
+        [LoggerMessage(EventId = 2202, Level = LogLevel.Warning,
+            Message = "PgNotify refused a WebSocket: {Limit} are open already (503). Raise PgNotify:WebSockets:MaxConnections or add instances.")]
+        public static partial void TooManyConnections(ILogger logger, int limit);
+    }
+}

@@ -1,0 +1,264 @@
+using System.Text.Json;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>The socket's requests: subscribe, unsubscribe, ping (docs/protocol.md).</summary>
+internal sealed partial class SocketSession
+{
+    private const int MaxTablesPerRequest = 100;
+
+    private async Task HandleMessageAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(message, ParseOptions);
+        }
+        catch (JsonException ex)
+        {
+            EnqueueError(RequestId.None, "invalid_json", "The message is not valid JSON: " + ex.Message);
+            return;
+        }
+
+        using (document)
+        {
+            try
+            {
+                await HandleRequestAsync(document.RootElement, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // System.Text.Json refuses some valid-looking JSON only when a value is read (e.g. an escaped lone surrogate).
+                EnqueueError(RequestId.None, "invalid_message", "The message has a value that cannot be read: " + ex.Message);
+            }
+        }
+    }
+
+    private async Task HandleRequestAsync(JsonElement root, CancellationToken cancellationToken)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            EnqueueError(RequestId.None, "invalid_message", "A message must be a JSON object with a \"type\".");
+            return;
+        }
+
+        if (!RequestId.TryRead(root, out var id))
+        {
+            EnqueueError(RequestId.None, "invalid_message", $"\"id\" must be a string of at most {RequestId.MaxLength} characters or an integer.");
+            return;
+        }
+
+        if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            EnqueueError(id, "invalid_message", "A message must have a string \"type\": subscribe, unsubscribe or ping.");
+            return;
+        }
+
+        if (type.ValueEquals("ping"u8))
+        {
+            EnqueueControl(Frames.Pong(id), "pong");
+        }
+        else if (type.ValueEquals("subscribe"u8))
+        {
+            if (ReadTables(root, id) is not { } tables)
+            {
+                return;
+            }
+
+            JsonElement? operations = root.TryGetProperty("operations", out var ops) && ops.ValueKind != JsonValueKind.Null ? ops : null;
+            JsonElement? filter = root.TryGetProperty("filter", out var f) && f.ValueKind != JsonValueKind.Null ? f : null;
+            if (root.TryGetProperty("since", out var since) && since.ValueKind != JsonValueKind.Null && !_router.Lossless)
+            {
+                EnqueueError(id, "invalid_position", "\"since\" needs lossless delivery, which this server does not have turned on.");
+                return;
+            }
+
+            await SubscribeAsync(id, tables, operations, filter, cancellationToken).ConfigureAwait(false);
+        }
+        else if (type.ValueEquals("unsubscribe"u8))
+        {
+            if (ReadTables(root, id) is { } tables)
+            {
+                Unsubscribe(id, tables);
+            }
+        }
+        else
+        {
+            EnqueueError(id, "unknown_type", "Unknown message type: use subscribe, unsubscribe or ping.");
+        }
+    }
+
+    private List<string>? ReadTables(JsonElement root, RequestId id)
+    {
+        if (!root.TryGetProperty("tables", out var tables) || tables.ValueKind != JsonValueKind.Array || tables.GetArrayLength() == 0)
+        {
+            EnqueueError(id, "invalid_message", "\"tables\" must be a non-empty array of table names.");
+            return null;
+        }
+
+        if (tables.GetArrayLength() > MaxTablesPerRequest)
+        {
+            EnqueueError(id, "invalid_message", $"\"tables\" may name at most {MaxTablesPerRequest} tables.");
+            return null;
+        }
+
+        var names = new List<string>();
+        foreach (var table in tables.EnumerateArray())
+        {
+            if (table.ValueKind != JsonValueKind.String || table.GetString() is not { Length: > 0 and <= 200 } name)
+            {
+                EnqueueError(id, "invalid_message", "\"tables\" must hold table names (strings of 1 to 200 characters).");
+                return null;
+            }
+
+            names.Add(name);
+        }
+
+        return names;
+    }
+
+    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, JsonElement? operationsElement, JsonElement? filterElement, CancellationToken cancellationToken)
+    {
+        var operations = new List<PgChangeOperation>();
+        if (operationsElement is { } opsValue)
+        {
+            if (opsValue.ValueKind != JsonValueKind.Array || opsValue.GetArrayLength() == 0)
+            {
+                EnqueueError(id, "invalid_message", "\"operations\" must be a non-empty array of INSERT, UPDATE, DELETE, TRUNCATE.");
+                return;
+            }
+
+            foreach (var op in opsValue.EnumerateArray())
+            {
+                PgChangeOperation? parsed = op.ValueKind != JsonValueKind.String ? null : op.GetString() switch
+                {
+                    "INSERT" => PgChangeOperation.Insert,
+                    "UPDATE" => PgChangeOperation.Update,
+                    "DELETE" => PgChangeOperation.Delete,
+                    "TRUNCATE" => PgChangeOperation.Truncate,
+                    _ => null,
+                };
+                if (parsed is not { } operation)
+                {
+                    EnqueueError(id, "invalid_message", "\"operations\" may only hold INSERT, UPDATE, DELETE, TRUNCATE.");
+                    return;
+                }
+
+                if (!operations.Contains(operation))
+                {
+                    operations.Add(operation);
+                }
+            }
+        }
+        else
+        {
+            operations.AddRange([PgChangeOperation.Insert, PgChangeOperation.Update, PgChangeOperation.Delete, PgChangeOperation.Truncate]);
+        }
+
+        RowFilter? filter = null;
+        if (filterElement is { } filterValue)
+        {
+            filter = RowFilter.Compile(filterValue, out var filterError);
+            if (filterError is not null)
+            {
+                EnqueueError(id, "invalid_message", filterError);
+                return;
+            }
+        }
+
+        var tables = new List<PgTableName>();
+        foreach (var name in names)
+        {
+            if (!PgTableName.TryParse(name, out var table) || !_router.IsExposed(table))
+            {
+                EnqueueError(id, "unknown_table", $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
+                return;
+            }
+
+            if (!tables.Contains(table))
+            {
+                tables.Add(table);
+            }
+        }
+
+        var added = tables.Count(t => !_subscriptions.ContainsKey(t));
+        if (_subscriptions.Count + added > _options.MaxSubscriptionsPerSocket)
+        {
+            EnqueueError(id, "too_many_subscriptions", $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
+            return;
+        }
+
+        if (_options.AuthorizeSubscription is { } authorize)
+        {
+            foreach (var table in tables)
+            {
+                bool allowed;
+                try
+                {
+                    allowed = await authorize(new PgSubscriptionAuthorizationContext(HttpContext, table, operations)).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.SubscriptionHookFailed(_logger, Id, table, ex);
+                    allowed = false;
+                }
+
+                if (!allowed)
+                {
+                    EnqueueError(id, "forbidden", $"Subscribing to '{table}' is not allowed.");
+                    return;
+                }
+            }
+        }
+
+        var subscriptions = tables.Select(t => new Subscription(t, operations, filter)).ToList();
+        foreach (var subscription in subscriptions)
+        {
+            _subscriptions[subscription.Table] = subscription;
+        }
+
+        _router.Subscribe(this, subscriptions);
+        _metrics.SubscriptionsChanged(added);
+
+        // Acknowledge only once changes flow: the listener must be listening (it may be reconnecting right now).
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.SubscribeTimeout);
+            await _router.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Unsubscribe(RequestId.None, tables, acknowledge: false);
+            EnqueueError(id, "unavailable", "The server is not connected to the database right now; try again.");
+            return;
+        }
+
+        EnqueueControl(Frames.TablesAck("subscribed", id, tables), "subscribed");
+    }
+
+    private void Unsubscribe(RequestId id, IEnumerable<string> names)
+    {
+        var tables = new List<PgTableName>();
+        foreach (var name in names)
+        {
+            if (PgTableName.TryParse(name, out var table))
+            {
+                tables.Add(table);
+            }
+        }
+
+        Unsubscribe(id, tables, acknowledge: true);
+    }
+
+    private void Unsubscribe(RequestId id, List<PgTableName> tables, bool acknowledge)
+    {
+        var removed = tables.Where(t => _subscriptions.Remove(t)).ToList();
+        _router.Unsubscribe(this, removed);
+        _metrics.SubscriptionsChanged(-removed.Count);
+        if (acknowledge)
+        {
+            EnqueueControl(Frames.TablesAck("unsubscribed", id, tables), "unsubscribed");
+        }
+    }
+}

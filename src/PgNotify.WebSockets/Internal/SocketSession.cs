@@ -1,0 +1,451 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>
+/// One client socket: its subscriptions, its receive loop (requests), and its own writer draining a bounded queue,
+/// so a slow client never delays the fan-out or other sockets.
+/// </summary>
+internal sealed partial class SocketSession
+{
+    private const int MaxPendingControlFrames = 256;
+    private const int InitialReceiveBuffer = 4096;
+    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
+    private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 16 };
+
+    private readonly WebSocket _socket;
+    private readonly PgChangeRouter _router;
+    private readonly PgChangeWebSocketOptions _options;
+    private readonly WebSocketMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Channel<Outbound> _outbound = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
+    private readonly PgChangeAuthorizationContext _changeContext;
+    private readonly Lock _lagGate = new();
+    private readonly CancellationTokenSource _aborted = new();
+    private int _pendingChanges;
+    private int _pendingControl;
+    private bool _lagging;
+    private long _missed;
+    private int _closeStatus;
+    private string? _closeDescription;
+    private double _tokens;
+    private long _tokensStamp;
+    private int _floodCount;
+
+    public SocketSession(
+        WebSocket socket,
+        HttpContext httpContext,
+        PgChangeRouter router,
+        PgChangeWebSocketOptions options,
+        WebSocketMetrics metrics,
+        TimeProvider time,
+        ILogger logger)
+    {
+        _socket = socket;
+        HttpContext = httpContext;
+        _router = router;
+        _options = options;
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _changeContext = new PgChangeAuthorizationContext(httpContext);
+        _tokens = options.MaxMessagesPerSecond;
+        _tokensStamp = time.GetTimestamp();
+    }
+
+    public HttpContext HttpContext { get; }
+
+    public string Id => HttpContext.TraceIdentifier;
+
+    public int SubscriptionCount => _subscriptions.Count;
+
+    /// <summary>Runs the socket until either side closes it. Never throws for client misbehaviour.</summary>
+    public async Task RunAsync(IReadOnlyList<string> initialTables, CancellationToken requestAborted)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
+        var writer = Task.Run(() => WriteLoopAsync(linked.Token), CancellationToken.None);
+        try
+        {
+            EnqueueControl(Frames.Welcome(_router.Lossless));
+            if (initialTables.Count > 0)
+            {
+                await SubscribeAsync(RequestId.None, initialTables, null, null, linked.Token).ConfigureAwait(false);
+            }
+
+            await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
+        {
+            Log.SocketEnded(_logger, Id, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            // A bug of ours, not the client's: log it and close this socket with 1011; other sockets are unaffected.
+            Log.UnexpectedError(_logger, Id, ex);
+            RequestClose(WebSocketCloseStatus.InternalServerError, "internal error");
+        }
+        finally
+        {
+            _router.Unsubscribe(this, [.. _subscriptions.Keys]);
+            _metrics.SubscriptionsChanged(-_subscriptions.Count);
+            _subscriptions.Clear();
+            _outbound.Writer.TryComplete();
+            await Task.WhenAny(writer, Task.Delay(CloseHandshakeTimeout, _time, CancellationToken.None)).ConfigureAwait(false);
+            if (_socket.State == WebSocketState.CloseSent)
+            {
+                // Our close (or the runtime's, e.g. 1007 for invalid UTF-8) is on its way: let the client answer it
+                // rather than resetting the connection under it.
+                await AwaitClientCloseAsync().ConfigureAwait(false);
+            }
+
+            await _aborted.CancelAsync().ConfigureAwait(false);
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived or WebSocketState.Connecting)
+            {
+                _socket.Abort();
+            }
+
+            await writer.ConfigureAwait(false);
+            _aborted.Dispose();
+        }
+    }
+
+    private async Task AwaitClientCloseAsync()
+    {
+        using var timeout = new CancellationTokenSource(CloseHandshakeTimeout, _time);
+        var scratch = ArrayPool<byte>.Shared.Rent(1024);
+        try
+        {
+            while (_socket.State == WebSocketState.CloseSent)
+            {
+                if ((await _socket.ReceiveAsync(scratch.AsMemory(), timeout.Token).ConfigureAwait(false)).MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
+        {
+            // The client went away without answering: nothing more to do.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>Queues a change frame (shared bytes). Called by the single fan-out thread only.</summary>
+    public void EnqueueChange(byte[] frame, PgChange change)
+    {
+        if (Volatile.Read(ref _closeStatus) != 0)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _lagging))
+        {
+            lock (_lagGate)
+            {
+                if (_lagging)
+                {
+                    _missed++;
+                    _metrics.ChangeDropped();
+                    return;
+                }
+            }
+        }
+
+        if (Interlocked.Increment(ref _pendingChanges) > _options.SendQueueCapacity)
+        {
+            Interlocked.Decrement(ref _pendingChanges);
+            _metrics.ChangeDropped();
+            if (_options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
+            {
+                Log.SlowConsumerClosed(_logger, Id, _options.SendQueueCapacity);
+                _metrics.SlowConsumerClosed();
+                RequestClose(WebSocketCloseStatus.PolicyViolation, "slow consumer");
+                return;
+            }
+
+            lock (_lagGate)
+            {
+                if (!_lagging)
+                {
+                    Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity);
+                }
+
+                _lagging = true;
+                _missed++;
+            }
+
+            return;
+        }
+
+        _outbound.Writer.TryWrite(new Outbound(frame, change.Timestamp, OutboundKind.Change));
+    }
+
+    /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
+    public void EnqueueResync(string reason, long? missed)
+    {
+        if (_subscriptions.Count > 0 || Volatile.Read(ref _pendingChanges) > 0)
+        {
+            EnqueueControl(Frames.Resync(reason, missed), "resync");
+        }
+    }
+
+    /// <summary>Authorizes one change for this socket through the app's hook; a throwing hook withholds the change.</summary>
+    public bool AuthorizeChange(PgChange change)
+    {
+        if (_options.AuthorizeChange is not { } hook)
+        {
+            return true;
+        }
+
+        try
+        {
+            _changeContext.Change = change;
+            return hook(_changeContext);
+        }
+        catch (Exception ex)
+        {
+            Log.ChangeHookFailed(_logger, Id, change.Table, ex);
+            return false;
+        }
+    }
+
+    /// <summary>Closes the socket with <paramref name="status"/> ahead of anything still queued.</summary>
+    public void RequestClose(WebSocketCloseStatus status, string description)
+    {
+        if (Interlocked.CompareExchange(ref _closeStatus, (int)status, 0) == 0)
+        {
+            _closeDescription = description;
+            _outbound.Writer.TryWrite(new Outbound(null, null, OutboundKind.Close));
+        }
+    }
+
+    private void EnqueueControl(byte[] frame, string type = "control")
+    {
+        if (Interlocked.Increment(ref _pendingControl) > MaxPendingControlFrames)
+        {
+            RequestClose(WebSocketCloseStatus.PolicyViolation, "not reading responses");
+            return;
+        }
+
+        _outbound.Writer.TryWrite(new Outbound(frame, null, OutboundKind.Control, type));
+    }
+
+    private async Task WriteLoopAsync(CancellationToken cancellationToken)
+    {
+        var reader = _outbound.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var item))
+                {
+                    if (Volatile.Read(ref _closeStatus) != 0)
+                    {
+                        await CloseOutputAsync(cancellationToken).ConfigureAwait(false);
+                        return;
+                    }
+
+                    if (item.Kind == OutboundKind.Change)
+                    {
+                        Interlocked.Decrement(ref _pendingChanges);
+                    }
+                    else if (item.Kind == OutboundKind.Control)
+                    {
+                        Interlocked.Decrement(ref _pendingControl);
+                    }
+
+                    await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+                    _metrics.FrameSent(item.Kind == OutboundKind.Change ? "change" : item.Type!, item.Frame!.Length);
+                    if (item.Timestamp is { } ts)
+                    {
+                        _metrics.SendLag(_time.GetUtcNow() - ts);
+                    }
+                }
+
+                // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss.
+                if (Volatile.Read(ref _lagging))
+                {
+                    long missed;
+                    lock (_lagGate)
+                    {
+                        missed = _missed;
+                        _missed = 0;
+                        _lagging = false;
+                    }
+
+                    var resync = Frames.Resync("slow_consumer", missed);
+                    await _socket.SendAsync(resync.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+                    _metrics.FrameSent("resync", resync.Length);
+                }
+            }
+
+            if (Volatile.Read(ref _closeStatus) != 0)
+            {
+                await CloseOutputAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException or ConnectionAbortedException)
+        {
+            // The peer is gone or the socket was aborted: the receive loop ends the session.
+            await _aborted.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task CloseOutputAsync(CancellationToken cancellationToken)
+    {
+        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        {
+            await _socket.CloseOutputAsync((WebSocketCloseStatus)_closeStatus, _closeDescription, cancellationToken).ConfigureAwait(false);
+        }
+
+        // The receive loop waits for the client's close, but not forever.
+        _aborted.CancelAfter(CloseHandshakeTimeout);
+    }
+
+    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    {
+        while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+        {
+            // Wait for data without holding a buffer: an idle socket costs no receive buffer.
+            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            if (peek.MessageType == WebSocketMessageType.Close)
+            {
+                await OnClientCloseAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
+            try
+            {
+                var type = peek.MessageType;
+                var length = 0;
+                var end = peek.EndOfMessage;
+                while (!end)
+                {
+                    if (length == buffer.Length)
+                    {
+                        var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
+
+                    var room = Math.Min(buffer.Length, _options.MaxMessageBytes + 1) - length;
+                    var result = await _socket.ReceiveAsync(buffer.AsMemory(length, room), cancellationToken).ConfigureAwait(false);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        await OnClientCloseAsync(cancellationToken).ConfigureAwait(false);
+                        return;
+                    }
+
+                    length += result.Count;
+                    end = result.EndOfMessage;
+                    if (length > _options.MaxMessageBytes)
+                    {
+                        Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
+                        RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
+                        await DrainUntilClosedAsync(buffer, cancellationToken).ConfigureAwait(false);
+                        return;
+                    }
+                }
+
+                if (_closeStatus != 0)
+                {
+                    continue; // closing: requests are no longer answered
+                }
+
+                if (!TakeToken())
+                {
+                    continue;
+                }
+
+                if (type == WebSocketMessageType.Binary)
+                {
+                    EnqueueError(RequestId.None, "unsupported_data", "Binary frames are not supported: send JSON text frames.");
+                    continue;
+                }
+
+                await HandleMessageAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private Task OnClientCloseAsync(CancellationToken cancellationToken)
+    {
+        // Answer the client's close (echoing its code) unless we started the close ourselves.
+        RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
+        _ = cancellationToken;
+        return Task.CompletedTask;
+    }
+
+    private async Task DrainUntilClosedAsync(byte[] scratch, CancellationToken cancellationToken)
+    {
+        // After our close frame the client may still be sending the rest of its message; discard it until its close.
+        while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+        {
+            var result = await _socket.ReceiveAsync(scratch.AsMemory(), cancellationToken).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return;
+            }
+        }
+    }
+
+    private bool TakeToken()
+    {
+        var now = _time.GetTimestamp();
+        var elapsed = _time.GetElapsedTime(_tokensStamp, now).TotalSeconds;
+        _tokensStamp = now;
+        var limit = _options.MaxMessagesPerSecond;
+        _tokens = Math.Min(limit, _tokens + (elapsed * limit));
+        if (_tokens >= 1)
+        {
+            _tokens -= 1;
+            _floodCount = 0;
+            return true;
+        }
+
+        // Answer the first refusal in a burst; a client that keeps flooding at ten times the limit is closed.
+        if (_floodCount++ == 0)
+        {
+            EnqueueError(RequestId.None, "rate_limited", $"More than {limit} requests per second: this request was ignored.");
+        }
+        else if (_floodCount > limit * 10)
+        {
+            Log.Flooding(_logger, Id);
+            RequestClose(WebSocketCloseStatus.PolicyViolation, "too many requests");
+        }
+
+        return false;
+    }
+
+    private void EnqueueError(RequestId id, string code, string message)
+    {
+        Log.RequestRefused(_logger, Id, code, message);
+        EnqueueControl(Frames.Error(id, code, message), "error");
+    }
+
+    private enum OutboundKind
+    {
+        Change,
+        Control,
+        Close,
+    }
+
+    private readonly record struct Outbound(byte[]? Frame, DateTimeOffset? Timestamp, OutboundKind Kind, string? Type = null);
+}

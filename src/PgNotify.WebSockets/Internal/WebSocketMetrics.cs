@@ -1,0 +1,56 @@
+using System.Diagnostics.Metrics;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>The WebSocket side of the <c>PgNotify</c> meter.</summary>
+internal sealed class WebSocketMetrics
+{
+    private readonly UpDownCounter<long> _sockets;
+    private readonly UpDownCounter<long> _subscriptions;
+    private readonly Counter<long> _frames;
+    private readonly Counter<long> _bytes;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _slowConsumerCloses;
+    private readonly Counter<long> _rejected;
+    private readonly Histogram<double> _lag;
+
+    public WebSocketMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(PgNotify.Internal.PgNotifyMetrics.MeterName);
+        _sockets = meter.CreateUpDownCounter<long>("pgnotify.websocket.connections", "{connection}", "Open WebSocket connections.");
+        _subscriptions = meter.CreateUpDownCounter<long>("pgnotify.websocket.subscriptions", "{subscription}", "Table subscriptions across open sockets.");
+        _frames = meter.CreateCounter<long>("pgnotify.websocket.frames_sent", "{frame}", "Frames sent to sockets, by type.");
+        _bytes = meter.CreateCounter<long>("pgnotify.websocket.bytes_sent", "By", "Payload bytes sent to sockets.");
+        _dropped = meter.CreateCounter<long>("pgnotify.websocket.changes_dropped", "{change}", "Changes dropped for sockets whose send queue was full.");
+        _slowConsumerCloses = meter.CreateCounter<long>("pgnotify.websocket.slow_consumer_closes", "{connection}", "Sockets closed because they did not read fast enough.");
+        _rejected = meter.CreateCounter<long>("pgnotify.websocket.handshakes_rejected", "{handshake}", "Handshakes refused, by reason.");
+        _lag = meter.CreateHistogram<double>("pgnotify.websocket.send_lag", "s", "Time from the change's trigger to its frame being written to the socket.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+    }
+
+    public void SocketOpened() => _sockets.Add(1);
+
+    public void SocketClosed() => _sockets.Add(-1);
+
+    public void SubscriptionsChanged(int delta)
+    {
+        if (delta != 0)
+        {
+            _subscriptions.Add(delta);
+        }
+    }
+
+    public void FrameSent(string type, int bytes)
+    {
+        _frames.Add(1, new KeyValuePair<string, object?>("pgnotify.frame.type", type));
+        _bytes.Add(bytes);
+    }
+
+    public void ChangeDropped() => _dropped.Add(1);
+
+    public void SlowConsumerClosed() => _slowConsumerCloses.Add(1);
+
+    public void HandshakeRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("pgnotify.reject.reason", reason));
+
+    public void SendLag(TimeSpan lag) => _lag.Record(Math.Max(0, lag.TotalSeconds));
+}

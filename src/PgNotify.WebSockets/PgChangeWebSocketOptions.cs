@@ -1,0 +1,76 @@
+namespace PgNotify.WebSockets;
+
+/// <summary>
+/// Settings of the WebSocket endpoint, bound from the configuration section <c>PgNotify:WebSockets</c>; the hooks are
+/// set in code.
+/// </summary>
+public sealed class PgChangeWebSocketOptions
+{
+    /// <summary>The configuration section the options bind from: <c>PgNotify:WebSockets</c>.</summary>
+    public const string SectionName = "PgNotify:WebSockets";
+
+    /// <summary>
+    /// The tables clients may subscribe to, as in <see cref="PgNotifyOptions.Tables"/>. Default: empty, which exposes
+    /// every table in <see cref="PgNotifyOptions.Tables"/>. Anything else is answered <c>unknown_table</c>, the same
+    /// whether or not it exists.
+    /// </summary>
+    public IList<string> ExposedTables { get; } = [];
+
+    /// <summary>
+    /// Origins (<c>scheme://host[:port]</c>) allowed to open a socket from a browser, besides the host's own origin.
+    /// <c>*</c> allows any. Requests without an <c>Origin</c> header (non-browser clients) are always allowed; any other
+    /// origin gets 403, which stops cross-site WebSocket hijacking. Default: empty (same origin only).
+    /// </summary>
+    public IList<string> AllowedOrigins { get; } = [];
+
+    /// <summary>Open sockets allowed per app instance; the handshake beyond it gets 503. Default: 10,000 sockets.</summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>The largest inbound message, counted across fragments; larger ones close the socket with 1009. Default: 16,384 bytes.</summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Tables one socket may subscribe to at once. Default: 100 tables.</summary>
+    public int MaxSubscriptionsPerSocket { get; set; } = 100;
+
+    /// <summary>
+    /// Requests a socket may send per second (a token bucket of this size, refilled each second). Requests beyond it are
+    /// ignored with a <c>rate_limited</c> error; a client sending ten times the limit within a second is closed with 1008.
+    /// Default: 20 requests per second.
+    /// </summary>
+    public int MaxMessagesPerSecond { get; set; } = 20;
+
+    /// <summary>
+    /// Change frames one socket may have queued before <see cref="SlowConsumerPolicy"/> applies. Bounds memory per
+    /// socket whatever the client does. Default: 1,000 frames.
+    /// </summary>
+    public int SendQueueCapacity { get; set; } = 1_000;
+
+    /// <summary>What happens to a socket whose send queue is full. Default: <see cref="PgSlowConsumerPolicy.Resync"/>.</summary>
+    public PgSlowConsumerPolicy SlowConsumerPolicy { get; set; } = PgSlowConsumerPolicy.Resync;
+
+    /// <summary>How often the server pings each socket at the WebSocket level. Default: 30 seconds.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the server waits for the pong before it aborts a dead peer. Default: 20 seconds.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// How long a <c>subscribe</c> may wait for the listener to be connected to PostgreSQL before it is answered
+    /// <c>unavailable</c>. Default: 10 seconds.
+    /// </summary>
+    public TimeSpan SubscribeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Decides whether the socket's user may subscribe to a table (called once per table of each subscribe request).
+    /// Returning <see langword="false"/> answers <c>forbidden</c>. An exception is logged and counts as a refusal.
+    /// Default: <see langword="null"/> (every exposed table is allowed).
+    /// </summary>
+    public Func<PgSubscriptionAuthorizationContext, ValueTask<bool>>? AuthorizeSubscription { get; set; }
+
+    /// <summary>
+    /// Decides whether one change may be sent to one socket, for example so a user sees only their own rows. Called on
+    /// the fan-out path for every matching change and socket: keep it fast and synchronous. An exception is logged and
+    /// withholds that change from that socket only; other sockets are unaffected. Default: <see langword="null"/> (all).
+    /// </summary>
+    public Func<PgChangeAuthorizationContext, bool>? AuthorizeChange { get; set; }
+}

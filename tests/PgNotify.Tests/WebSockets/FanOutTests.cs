@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Text.Json;
+using PgNotify.Tests.Infrastructure;
+
+namespace PgNotify.Tests.WebSockets;
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class HeavyCollection
+{
+    public const string Name = "Heavy fan-out (runs alone so timings mean something)";
+}
+
+[Collection(HeavyCollection.Name)]
+public sealed class FanOutTests(PostgresFixture db) : IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task ThousandConcurrentSockets_EachReceiveEveryChange()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        var sockets = new List<TestSocket>();
+        try
+        {
+            for (var batch = 0; batch < 10; batch++)
+            {
+                sockets.AddRange(await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => TestSocket.ConnectAsync(host.SocketUri("tables=" + table)))));
+            }
+
+            await Task.WhenAll(sockets.Select(s => s.ReceiveTypeAsync("subscribed")));
+            await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, 'row ' || g FROM generate_series(1, 10) g");
+
+            var received = await Task.WhenAll(sockets.Select(async s =>
+            {
+                var ids = new List<int>();
+                for (var i = 0; i < 10; i++)
+                {
+                    ids.Add((await s.ReceiveAsync(TimeSpan.FromSeconds(30))).GetProperty("data").GetProperty("id").GetInt32());
+                }
+
+                return ids;
+            }));
+
+            received.Should().HaveCount(1000).And.OnlyContain(ids => ids.SequenceEqual(Enumerable.Range(1, 10)));
+        }
+        finally
+        {
+            await Task.WhenAll(sockets.Select(s => s.DisposeAsync().AsTask()));
+        }
+    }
+
+    [Fact]
+    public async Task ClientThatNeverReads_DoesNotDelayOthers_MemoryStaysBounded_AndItIsToldWhatItMissed()
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.SendQueueCapacity = 2_000);
+        await using var stalled = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), o => o.SetBuffer(1024, 1024));
+        await stalled.ReceiveTypeAsync("subscribed");
+        await using var reader = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await reader.ReceiveTypeAsync("subscribed");
+
+        const int rows = 20_000; // ~40 MB of frames for the stalled socket if nothing were bounded
+        var baseline = GC.GetTotalMemory(forceFullCollection: true);
+        var latencies = new List<TimeSpan>();
+        var t = PostgresFixture.Quote(table);
+        var readAll = Task.Run(async () =>
+        {
+            for (var i = 0; i < rows; i++)
+            {
+                var frame = await reader.ReceiveAsync(TimeSpan.FromSeconds(30));
+                var ts = frame.GetProperty("ts").GetDateTimeOffset();
+                if (i % 100 == 0)
+                {
+                    latencies.Add(DateTimeOffset.UtcNow - ts);
+                }
+            }
+        });
+        for (var start = 1; start <= rows; start += 1_000)
+        {
+            await db.ExecuteAsync($"INSERT INTO {t} SELECT g, repeat('x', 2000) FROM generate_series({start}, {start + 999}) g");
+        }
+
+        await readAll.WaitAsync(TimeSpan.FromSeconds(60));
+        var peak = GC.GetTotalMemory(forceFullCollection: true);
+
+        latencies.Max().Should().BeLessThan(TimeSpan.FromSeconds(5), "the reading client is served promptly whatever the stalled one does");
+        (peak - baseline).Should().BeLessThan(20 * 1024 * 1024, "the stalled socket's queue is bounded (2,000 frames), not 20,000");
+
+        // When the stalled client finally reads, it gets what fit, then one resync saying how many it lost.
+        var skipped = new List<JsonElement>();
+        var resync = await stalled.ReceiveTypeAsync("resync", skipped, TimeSpan.FromSeconds(30));
+        resync.GetProperty("reason").GetString().Should().Be("slow_consumer");
+        var missed = resync.GetProperty("missed").GetInt64();
+        missed.Should().BePositive();
+        (skipped.Count(f => f.GetProperty("type").GetString() == "change") + missed).Should().Be(rows, "every change was either delivered or counted as missed");
+    }
+
+    [Fact]
+    public async Task SlowConsumerPolicyClose_ClosesTheStalledSocketWith1008()
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws =>
+        {
+            ws.SendQueueCapacity = 100;
+            ws.SlowConsumerPolicy = PgNotify.WebSockets.PgSlowConsumerPolicy.Close;
+        });
+        await using var stalled = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), o => o.SetBuffer(1024, 1024));
+        await stalled.ReceiveTypeAsync("subscribed");
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, repeat('x', 2000) FROM generate_series(1, 10000) g");
+
+        (await stalled.ReceiveCloseAsync(TimeSpan.FromSeconds(30))).Should().Be(WebSocketCloseStatus.PolicyViolation);
+        stalled.Socket.CloseStatusDescription.Should().Be("slow consumer");
+    }
+
+    [Fact]
+    public async Task TwoAppInstancesOnOneDatabase_EachDeliverEveryChangeToTheirSockets()
+    {
+        var table = await db.CreateTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await using var first = await WebHost.StartAsync(db.ConnectionString, channel, [table]);
+        await using var second = await WebHost.StartAsync(db.ConnectionString, channel, [table]);
+        await using var a = await TestSocket.ConnectAsync(first.SocketUri("tables=" + table));
+        await using var b = await TestSocket.ConnectAsync(second.SocketUri("tables=" + table));
+        await a.ReceiveTypeAsync("subscribed");
+        await b.ReceiveTypeAsync("subscribed");
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, 'x' FROM generate_series(1, 25) g");
+
+        foreach (var socket in new[] { a, b })
+        {
+            var ids = new List<int>();
+            for (var i = 0; i < 25; i++)
+            {
+                ids.Add((await socket.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32());
+            }
+
+            ids.Should().Equal(Enumerable.Range(1, 25));
+        }
+    }
+
+    [Fact]
+    public async Task Shutdown_ClosesEverySocketWith1001_Promptly()
+    {
+        var table = await db.CreateTableAsync();
+        var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        var sockets = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => TestSocket.ConnectAsync(host.SocketUri("tables=" + table))));
+        await Task.WhenAll(sockets.Select(s => s.ReceiveTypeAsync("subscribed")));
+
+        var closes = sockets.Select(s => s.ReceiveCloseAsync(TimeSpan.FromSeconds(20))).ToList();
+        var watch = Stopwatch.StartNew();
+        await host.DisposeAsync();
+        watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(8));
+
+        (await Task.WhenAll(closes)).Should().OnlyContain(status => status == WebSocketCloseStatus.EndpointUnavailable);
+        foreach (var socket in sockets)
+        {
+            await socket.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ListenerReconnect_SendsResyncToSubscribedSockets_ThenChangesFlowAgain()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await socket.ReceiveTypeAsync("subscribed");
+
+        await db.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify listener' AND datname = current_database()");
+
+        var resync = await socket.ReceiveAsync();
+        resync.GetProperty("type").GetString().Should().Be("resync");
+        resync.GetProperty("reason").GetString().Should().Be("listener_reconnected");
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'after')");
+        (await socket.ReceiveAsync()).GetProperty("type").GetString().Should().Be("change");
+    }
+}
