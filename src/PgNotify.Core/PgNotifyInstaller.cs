@@ -47,6 +47,7 @@ public sealed class PgNotifyInstaller
     /// <param name="table">The table; it must exist.</param>
     /// <param name="channel">The NOTIFY channel. Default: <c>db_changes</c>.</param>
     /// <param name="excludedColumns">Columns the trigger must never send (for example <c>password_hash</c>); each must exist.</param>
+    /// <param name="lossless">Whether the trigger writes each change to the change log (see <see cref="PgNotifyOptions.LosslessDelivery"/>).</param>
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns>A task that completes when the triggers are in place.</returns>
     /// <exception cref="PostgresException">The table or a column does not exist (SQL state 42P01 or 42703).</exception>
@@ -54,14 +55,16 @@ public sealed class PgNotifyInstaller
         PgTableName table,
         string channel = "db_changes",
         IEnumerable<string>? excludedColumns = null,
+        bool lossless = false,
         CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(channel);
-        await using var command = _dataSource.CreateCommand("SELECT pgnotify.enable_table($1, $2, $3, $4)");
+        await using var command = _dataSource.CreateCommand("SELECT pgnotify.enable_table($1, $2, $3, $4, $5)");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.Schema });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.Name });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = channel });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = excludedColumns?.ToArray() ?? [] });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = lossless });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -83,7 +86,7 @@ public sealed class PgNotifyInstaller
     public async Task<IReadOnlyList<PgEnabledTable>> GetEnabledTablesAsync(CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand(
-            "SELECT schema_name, table_name, channel, excluded_columns FROM pgnotify.enabled_tables()");
+            "SELECT schema_name, table_name, channel, excluded_columns, lossless FROM pgnotify.enabled_tables()");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var tables = new List<PgEnabledTable>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -91,7 +94,8 @@ public sealed class PgNotifyInstaller
             tables.Add(new PgEnabledTable(
                 new PgTableName(reader.GetString(0), reader.GetString(1)),
                 reader.GetString(2),
-                reader.GetFieldValue<string[]>(3)));
+                reader.GetFieldValue<string[]>(3),
+                reader.GetBoolean(4)));
         }
 
         return tables;

@@ -52,6 +52,20 @@ public sealed partial class PgNotifyListener
         [LoggerMessage(EventId = 1013, Level = LogLevel.Trace, Message = "PgNotify received {Operation} on {Table} (xid {TransactionId}, #{Sequence}).")]
         public static partial void ChangeReceived(ILogger logger, PgChangeOperation operation, PgTableName table, long transactionId, long sequence);
 
+        [LoggerMessage(EventId = 1015, Level = LogLevel.Information,
+            Message = "PgNotify is listening on channel '{Channel}' again after {Attempts} failed attempt(s); with lossless delivery, changes committed meanwhile are read from the change log.")]
+        public static partial void ReconnectedLossless(ILogger logger, string channel, int attempts);
+
+        [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "PgNotify could not read the change log; trying again in {DelayMs:F0} ms.")]
+        public static partial void ChangeLogReadFailed(ILogger logger, double delayMs, Exception exception);
+
+        [LoggerMessage(EventId = 1017, Level = LogLevel.Error,
+            Message = "pgnotify.change_log was pruned past what this listener had delivered (raise PgNotify:ChangeLogRetention / ChangeLogMaxRows, or find why it lagged). Consumers are told to resync.")]
+        public static partial void ChangeLogPrunedPastReader(ILogger logger);
+
+        [LoggerMessage(EventId = 1018, Level = LogLevel.Trace, Message = "PgNotify read the change log: {Count} change(s) ready, delivered through {Position}, {Pending} waiting, {Holes} hole(s).")]
+        public static partial void ChangeLogRead(ILogger logger, int count, long position, int pending, int holes);
+
         [LoggerMessage(EventId = 1014, Level = LogLevel.Trace, Message = "PgNotify is probing its listening connection on {Channel}.")]
         public static partial void Probing(ILogger logger, string channel);
     }

@@ -43,6 +43,8 @@ public sealed partial class PgNotifyListener : BackgroundService
     private long _reconnects;
     private bool _installed;
     private double _queueUsage = double.NaN;
+    private long _deliveredPosition;
+    private readonly ChangeLogReader _changeLogReader = new();
 
     internal PgNotifyListener(
         IOptions<PgNotifyOptions> options,
@@ -84,6 +86,12 @@ public sealed partial class PgNotifyListener : BackgroundService
     /// <see langword="null"/> before the first. A value that keeps growing means some listener of the database is stuck.
     /// </summary>
     public double? NotifyQueueUsage => Volatile.Read(ref _queueUsage) is var usage && !double.IsNaN(usage) ? usage : null;
+
+    /// <summary>
+    /// With lossless delivery, the position through which every change has been handed to consumers (all lower
+    /// positions are delivered or known never to exist); otherwise 0.
+    /// </summary>
+    public long DeliveredPosition => Volatile.Read(ref _deliveredPosition);
 
     /// <summary>
     /// Completes when the listener is listening: from then on, every committed change of a watched table is received.
@@ -189,6 +197,12 @@ public sealed partial class PgNotifyListener : BackgroundService
                 await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
             }
 
+            if (_options.LosslessDelivery)
+            {
+                // The log reader's starting point is fixed before anyone is told changes flow.
+                await _changeLogReader.EnsureStartedAsync(_connections.Side, stoppingToken).ConfigureAwait(false);
+            }
+
             onListening();
             SetState(PgListenerState.Listening);
             if (reconnecting)
@@ -201,7 +215,14 @@ public sealed partial class PgNotifyListener : BackgroundService
                     Interlocked.Increment(ref _inboxDropped);
                 }
 
-                Log.Reconnected(_logger, _options.Channel, attempts);
+                if (_options.LosslessDelivery)
+                {
+                    Log.ReconnectedLossless(_logger, _options.Channel, attempts);
+                }
+                else
+                {
+                    Log.Reconnected(_logger, _options.Channel, attempts);
+                }
             }
             else
             {
@@ -255,6 +276,12 @@ public sealed partial class PgNotifyListener : BackgroundService
 
     private async Task DispatchAsync(CancellationToken stoppingToken)
     {
+        if (_options.LosslessDelivery)
+        {
+            await DispatchFromLogAsync(stoppingToken).ConfigureAwait(false);
+            return;
+        }
+
         await foreach (var payload in _inbox.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
             var now = _time.GetUtcNow();
@@ -303,6 +330,83 @@ public sealed partial class PgNotifyListener : BackgroundService
 
             Log.ChangeReceived(_logger, change!.Operation, change.Table, change.TransactionId, change.Sequence);
             _feed.Publish(change);
+        }
+    }
+
+    /// <summary>
+    /// Lossless mode: notifications (and reconnects, and a timer) only wake the reader of pgnotify.change_log, which
+    /// hands out every committed change once, in position order, whatever happened to the LISTEN connection.
+    /// </summary>
+    private async Task DispatchFromLogAsync(CancellationToken stoppingToken)
+    {
+        var attempt = 0;
+        while (true)
+        {
+            // Wake on a notification or a reconnect marker, or after the poll interval (holes settle, missed wake-ups).
+            if (!_inbox.Reader.TryPeek(out _))
+            {
+                var wait = _inbox.Reader.WaitToReadAsync(stoppingToken).AsTask();
+                var delay = _changeLogReader.HoleCount > 0 ? TimeSpan.FromMilliseconds(50) : _options.ChangeLogPollInterval;
+                if (await Task.WhenAny(wait, Task.Delay(delay, _time, stoppingToken)).ConfigureAwait(false) == wait && !await wait.ConfigureAwait(false))
+                {
+                    return; // the inbox completed: the listener stopped
+                }
+            }
+
+            if (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            while (_inbox.Reader.TryRead(out _))
+            {
+            }
+
+            Interlocked.Exchange(ref _inboxDropped, 0);
+            try
+            {
+                ChangeLogBatch batch;
+                do
+                {
+                    batch = await _changeLogReader.ReadAsync(_connections.Side, _time.GetUtcNow(), stoppingToken).ConfigureAwait(false);
+                    Log.ChangeLogRead(_logger, batch.Changes.Count, _changeLogReader.DeliveredThrough, _changeLogReader.PendingCount, _changeLogReader.HoleCount);
+                    if (batch.Gap is { } gap)
+                    {
+                        Log.ChangeLogPrunedPastReader(_logger);
+                        _metrics.Gap(gap.Reason);
+                        _feed.Publish(gap);
+                    }
+
+                    foreach (var change in batch.Changes)
+                    {
+                        Log.ChangeReceived(_logger, change.Operation, change.Table, change.TransactionId, change.Sequence);
+                        _feed.Publish(change);
+                    }
+
+                    Volatile.Write(ref _deliveredPosition, _changeLogReader.DeliveredThrough);
+                }
+                while (batch.MoreAvailable);
+
+                attempt = 0;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Transient or not, the reader must keep going: its position state survives, so nothing is lost by retrying.
+                var backoff = _backoff.Next(attempt++);
+                Log.ChangeLogReadFailed(_logger, backoff.TotalMilliseconds, ex);
+                try
+                {
+                    await Task.Delay(backoff, _time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
         }
     }
 
@@ -355,6 +459,12 @@ public sealed partial class PgNotifyListener : BackgroundService
                         "DELETE FROM pgnotify.large_payload WHERE created_at < now() - $1");
                     command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = _options.LargePayloadRetention });
                     var pruned = await command.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                    if (_options.LosslessDelivery)
+                    {
+                        pruned += await new PgChangeLog(_connections, _time).PruneAsync(
+                            DeliveredPosition, _options.ChangeLogRetention, _options.ChangeLogMaxRows, stoppingToken).ConfigureAwait(false);
+                    }
+
                     Log.Pruned(_logger, pruned);
                 }
                 catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
@@ -378,7 +488,7 @@ public sealed partial class PgNotifyListener : BackgroundService
             _options.ExcludedColumns.TryGetValue(text, out var excluded);
             try
             {
-                await installer.EnableTableAsync(table, _options.Channel, excluded, cancellationToken).ConfigureAwait(false);
+                await installer.EnableTableAsync(table, _options.Channel, excluded, _options.LosslessDelivery, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedColumn)
             {

@@ -49,6 +49,27 @@ public sealed class PgNotifyOptions
     public bool InstallTriggers { get; set; } = true;
 
     /// <summary>
+    /// Lossless delivery: the triggers write every change to <c>pgnotify.change_log</c> in the writer's transaction and
+    /// NOTIFY only wakes the listener, which reads the log in position order. No change is lost across listener
+    /// reconnects or database restarts, every change carries a <see cref="PgChange.Position"/>, and WebSocket clients can
+    /// resume from the last position they saw. Costs one extra row insert per change (see docs/lossless.md).
+    /// Default: <see langword="false"/> (changes travel in NOTIFY; a reconnect is reported as a <see cref="PgChangeGap"/>).
+    /// </summary>
+    public bool LosslessDelivery { get; set; }
+
+    /// <summary>How long changes stay in <c>pgnotify.change_log</c> for resuming clients. Default: 24 hours.</summary>
+    public TimeSpan ChangeLogRetention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>The most changes <c>pgnotify.change_log</c> keeps, whatever their age. Default: 1,000,000 changes.</summary>
+    public long ChangeLogMaxRows { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// How often the listener reads the change log when no notification woke it (it also reads on every wake-up).
+    /// Default: 1 second.
+    /// </summary>
+    public TimeSpan ChangeLogPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// How many changes each in-process consumer may have waiting before further changes are dropped for that
     /// consumer alone (it then receives a <see cref="PgChangeGap"/> with the count). Default: 10,000 changes.
     /// </summary>

@@ -49,6 +49,7 @@ public static class PgNotifyServiceCollectionExtensions
         services.TryAddSingleton<PgNotifyMetrics>();
         services.TryAddSingleton<PgNotifyConnections>();
         services.TryAddSingleton<PgChangeFeed>();
+        services.TryAddSingleton<PgChangeLog>();
         services.TryAddSingleton<IPgChangeFeed>(sp => sp.GetRequiredService<PgChangeFeed>());
         services.TryAddSingleton(sp => new PgNotifyListener(
             sp.GetRequiredService<IOptions<PgNotifyOptions>>(),

@@ -70,6 +70,13 @@ internal sealed class PgNotifyOptionsValidator : IValidateOptions<PgNotifyOption
         Positive(errors, options.HealthCheckInterval, nameof(options.HealthCheckInterval));
         Positive(errors, options.LargePayloadRetention, nameof(options.LargePayloadRetention));
         Positive(errors, options.MaintenanceInterval, nameof(options.MaintenanceInterval));
+        Positive(errors, options.ChangeLogRetention, nameof(options.ChangeLogRetention));
+        Positive(errors, options.ChangeLogPollInterval, nameof(options.ChangeLogPollInterval));
+        if (options.ChangeLogMaxRows <= 0)
+        {
+            errors.Add($"PgNotify:ChangeLogMaxRows must be greater than zero (it is {options.ChangeLogMaxRows}).");
+        }
+
         if (options.HealthCheckTimeout < TimeSpan.FromSeconds(1))
         {
             errors.Add($"PgNotify:HealthCheckTimeout must be at least 1 second (it is {options.HealthCheckTimeout}).");

@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using PgNotify.Internal;
 
 namespace PgNotify.WebSockets.Internal;
 
@@ -22,9 +23,11 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly Lock _routesGate = new();
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(4096);
     private readonly CancellationTokenRegistration _stoppingRegistration;
+    private long _lastPosition;
 
     public PgChangeRouter(
         IPgChangeFeed feed,
+        PgChangeLog changeLog,
         PgNotifyListener listener,
         IOptions<PgNotifyOptions> notifyOptions,
         IOptions<PgChangeWebSocketOptions> options,
@@ -33,6 +36,8 @@ internal sealed partial class PgChangeRouter : BackgroundService
     {
         _listener = listener;
         _logger = logger;
+        ChangeLog = changeLog;
+        Lossless = notifyOptions.Value.LosslessDelivery;
         var exposed = options.Value.ExposedTables.Count > 0 ? options.Value.ExposedTables : notifyOptions.Value.Tables;
         _exposed = [.. exposed.Select(PgTableName.Parse)];
         // Subscribe now, before the listener starts, so the fan-out sees every change. The fan-out reads as fast as it
@@ -41,7 +46,12 @@ internal sealed partial class PgChangeRouter : BackgroundService
         _stoppingRegistration = lifetime.ApplicationStopping.Register(CloseAllForShutdown);
     }
 
-    public bool Lossless => false;
+    public bool Lossless { get; }
+
+    public PgChangeLog ChangeLog { get; }
+
+    /// <summary>The position of the last change routed (lossless delivery): every lower position has been routed too.</summary>
+    public long LastPosition => Math.Max(Volatile.Read(ref _lastPosition), _listener.DeliveredPosition);
 
     public int SessionCount => _sessions.Count;
 
@@ -96,12 +106,17 @@ internal sealed partial class PgChangeRouter : BackgroundService
                 if (item is PgChange change)
                 {
                     RouteChange(change);
+                    if (change.Position is { } position)
+                    {
+                        Volatile.Write(ref _lastPosition, position);
+                    }
                 }
                 else if (item is PgChangeGap gap)
                 {
                     var reason = gap.Reason switch
                     {
                         PgChangeGapReason.ListenerReconnected => "listener_reconnected",
+                        PgChangeGapReason.Unreadable when Lossless => "position_expired",
                         _ => "listener_overflow",
                     };
                     foreach (var session in _sessions.Keys)

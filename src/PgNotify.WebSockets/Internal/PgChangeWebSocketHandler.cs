@@ -72,7 +72,8 @@ internal sealed partial class PgChangeWebSocketHandler
             _metrics.SocketOpened();
             try
             {
-                await session.RunAsync(tables, context.RequestAborted).ConfigureAwait(false);
+                var since = context.Request.Query["since"].ToString();
+                await session.RunAsync(tables, since.Length > 0 ? since : null, context.RequestAborted).ConfigureAwait(false);
             }
             finally
             {

@@ -67,13 +67,16 @@ internal sealed partial class SocketSession
 
             JsonElement? operations = root.TryGetProperty("operations", out var ops) && ops.ValueKind != JsonValueKind.Null ? ops : null;
             JsonElement? filter = root.TryGetProperty("filter", out var f) && f.ValueKind != JsonValueKind.Null ? f : null;
-            if (root.TryGetProperty("since", out var since) && since.ValueKind != JsonValueKind.Null && !_router.Lossless)
+            string? sinceText = null;
+            if (root.TryGetProperty("since", out var sinceElement) && sinceElement.ValueKind != JsonValueKind.Null)
             {
-                EnqueueError(id, "invalid_position", "\"since\" needs lossless delivery, which this server does not have turned on.");
-                return;
+                sinceText = sinceElement.ValueKind is JsonValueKind.Number or JsonValueKind.String ? sinceElement.ToString() : "?";
             }
 
-            await SubscribeAsync(id, tables, operations, filter, cancellationToken).ConfigureAwait(false);
+            if (ParseSince(id, sinceText, out var since))
+            {
+                await SubscribeAsync(id, tables, operations, filter, since, cancellationToken).ConfigureAwait(false);
+            }
         }
         else if (type.ValueEquals("unsubscribe"u8))
         {
@@ -117,7 +120,31 @@ internal sealed partial class SocketSession
         return names;
     }
 
-    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, JsonElement? operationsElement, JsonElement? filterElement, CancellationToken cancellationToken)
+    private bool ParseSince(RequestId id, string? text, out long? since)
+    {
+        since = null;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (!_router.Lossless)
+        {
+            EnqueueError(id, "invalid_position", "\"since\" needs lossless delivery, which this server does not have turned on.");
+            return false;
+        }
+
+        if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
+        {
+            EnqueueError(id, "invalid_position", "\"since\" must be a position: a whole number of zero or more.");
+            return false;
+        }
+
+        since = value;
+        return true;
+    }
+
+    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, JsonElement? operationsElement, JsonElement? filterElement, long? since, CancellationToken cancellationToken)
     {
         var operations = new List<PgChangeOperation>();
         if (operationsElement is { } opsValue)
@@ -217,6 +244,14 @@ internal sealed partial class SocketSession
             _subscriptions[subscription.Table] = subscription;
         }
 
+        if (since is not null)
+        {
+            lock (_replayGate)
+            {
+                _replaying = true;
+            }
+        }
+
         _router.Subscribe(this, subscriptions);
         _metrics.SubscriptionsChanged(added);
 
@@ -230,11 +265,82 @@ internal sealed partial class SocketSession
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             Unsubscribe(RequestId.None, tables, acknowledge: false);
+            EndReplay(long.MaxValue, dropBuffered: true);
             EnqueueError(id, "unavailable", "The server is not connected to the database right now; try again.");
             return;
         }
 
         EnqueueControl(Frames.TablesAck("subscribed", id, tables), "subscribed");
+        if (since is { } resumeAfter)
+        {
+            await ReplayAsync(resumeAfter, subscriptions, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Sends what the client missed after <paramref name="after"/> from the change log, then the live changes that
+    /// arrived meanwhile, with no gap and no duplicate at the switchover.
+    /// </summary>
+    private async Task ReplayAsync(long after, List<Subscription> subscriptions, CancellationToken cancellationToken)
+    {
+        // Everything at or below `through` has already been routed (so it is in the log, settled); everything above it
+        // is routed from now on into the replay buffer.
+        var through = _router.LastPosition;
+        Volatile.Write(ref _floor, Math.Max(Volatile.Read(ref _floor), after));
+        if (after < await _router.ChangeLog.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
+        {
+            EndReplay(through, dropBuffered: false);
+            EnqueueResync("position_expired", null);
+            return;
+        }
+
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+        var byTable = subscriptions.ToDictionary(s => s.Table);
+        await foreach (var change in _router.ChangeLog.ReadAsync(after, through, cancellationToken).ConfigureAwait(false))
+        {
+            if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change) || !AuthorizeChange(change))
+            {
+                continue;
+            }
+
+            // Pace the replay to the client: never more than half the send queue at once.
+            while (Volatile.Read(ref _pendingChanges) > _options.SendQueueCapacity / 2)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
+            }
+
+            EnqueueLive(Frames.Change(change, buffer), change);
+        }
+
+        EndReplay(through, dropBuffered: false);
+    }
+
+    private void EndReplay(long through, bool dropBuffered)
+    {
+        bool overflow;
+        lock (_replayGate)
+        {
+            if (!dropBuffered)
+            {
+                foreach (var (frame, change) in _replayBuffer)
+                {
+                    if (change.Position is not { } position || position > through)
+                    {
+                        EnqueueLive(frame, change);
+                    }
+                }
+            }
+
+            _replayBuffer.Clear();
+            overflow = _replayOverflow;
+            _replayOverflow = false;
+            _replaying = false;
+        }
+
+        if (overflow)
+        {
+            EnqueueResync("slow_consumer", null);
+        }
     }
 
     private void Unsubscribe(RequestId id, IEnumerable<string> names)

@@ -39,6 +39,11 @@ internal sealed partial class SocketSession
     private double _tokens;
     private long _tokensStamp;
     private int _floodCount;
+    private readonly Lock _replayGate = new();
+    private readonly List<(byte[] Frame, PgChange Change)> _replayBuffer = [];
+    private bool _replaying;
+    private bool _replayOverflow;
+    private long _floor;
 
     public SocketSession(
         WebSocket socket,
@@ -68,16 +73,23 @@ internal sealed partial class SocketSession
     public int SubscriptionCount => _subscriptions.Count;
 
     /// <summary>Runs the socket until either side closes it. Never throws for client misbehaviour.</summary>
-    public async Task RunAsync(IReadOnlyList<string> initialTables, CancellationToken requestAborted)
+    public async Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
         var writer = Task.Run(() => WriteLoopAsync(linked.Token), CancellationToken.None);
         try
         {
             EnqueueControl(Frames.Welcome(_router.Lossless));
-            if (initialTables.Count > 0)
+            if (initialTables.Count > 0 || initialSince is not null)
             {
-                await SubscribeAsync(RequestId.None, initialTables, null, null, linked.Token).ConfigureAwait(false);
+                if (initialTables.Count == 0)
+                {
+                    EnqueueError(RequestId.None, "invalid_message", "\"since\" needs \"tables\" to resume.");
+                }
+                else if (ParseSince(RequestId.None, initialSince, out var since))
+                {
+                    await SubscribeAsync(RequestId.None, initialTables, null, null, since, linked.Token).ConfigureAwait(false);
+                }
             }
 
             await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
@@ -143,6 +155,37 @@ internal sealed partial class SocketSession
 
     /// <summary>Queues a change frame (shared bytes). Called by the single fan-out thread only.</summary>
     public void EnqueueChange(byte[] frame, PgChange change)
+    {
+        if (change.Position is { } position && position <= Volatile.Read(ref _floor))
+        {
+            return; // the client resumed past this position: it has it already
+        }
+
+        if (Volatile.Read(ref _replaying))
+        {
+            lock (_replayGate)
+            {
+                if (_replaying)
+                {
+                    // Live changes wait until the replay of what the client missed has been queued before them.
+                    if (_replayBuffer.Count < _options.SendQueueCapacity * 10)
+                    {
+                        _replayBuffer.Add((frame, change));
+                    }
+                    else
+                    {
+                        _replayOverflow = true;
+                    }
+
+                    return;
+                }
+            }
+        }
+
+        EnqueueLive(frame, change);
+    }
+
+    private void EnqueueLive(byte[] frame, PgChange change)
     {
         if (Volatile.Read(ref _closeStatus) != 0)
         {

@@ -1,0 +1,191 @@
+// Types of @pgnotify/client (PgNotify WebSocket protocol, version 1: docs/protocol.md).
+
+/** A row operation, as PostgreSQL's triggers name it. */
+export type Operation = 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+
+/** The client's connection state. */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** A row: column name to JSON value (json/jsonb columns arrive as objects or arrays). */
+export type Row = Record<string, unknown>;
+
+/** A value a filter compares with. */
+export type FilterValue = number | string | boolean | null;
+
+/** One column's condition: a bare value means equality; several operators must all hold. */
+export type FilterCondition =
+  | FilterValue
+  | {
+      eq?: FilterValue;
+      neq?: FilterValue;
+      lt?: number | string;
+      lte?: number | string;
+      gt?: number | string;
+      gte?: number | string;
+      in?: FilterValue[];
+    };
+
+/**
+ * Conditions on the row's columns, all of which must hold, applied by the server. INSERT is tested on the new row,
+ * DELETE on the old one, UPDATE on either (so a row leaving the filter is seen); TRUNCATE always passes.
+ */
+export type RowFilter<R = Row> = { [Column in keyof R & string]?: FilterCondition };
+
+interface ChangeBase {
+  type: 'change';
+  /** The table's schema, e.g. `public`. */
+  schema: string;
+  /** The table's name, without its schema. */
+  table: string;
+  /** The change's place in the server's change log (lossless servers only); grows in commit order. */
+  position?: number;
+  /** The PostgreSQL transaction id. */
+  xid: number;
+  /** The change's number within its transaction. */
+  seq: number;
+  /** When the trigger ran (ISO 8601). */
+  ts?: string;
+}
+
+/**
+ * A `change` frame. Narrow on `operation`: INSERT has `data`, UPDATE `data` and `old`, DELETE `old`, TRUNCATE
+ * neither. Columns the server excludes are never present.
+ */
+export type Change<R = Row> =
+  | (ChangeBase & { operation: 'INSERT'; data: R; old?: undefined })
+  | (ChangeBase & { operation: 'UPDATE'; data: R; old: R })
+  | (ChangeBase & { operation: 'DELETE'; data?: undefined; old: R })
+  | (ChangeBase & { operation: 'TRUNCATE'; data?: undefined; old?: undefined });
+
+/**
+ * Why the app should reload its data, then carry on (its subscriptions stay). `reconnected` comes from the client:
+ * the socket was re-established and, without a change log to resume from, changes may have been missed meanwhile.
+ * It is reported once the subscriptions are live again, so data read then is not missing anything later.
+ */
+export type ResyncReason =
+  | 'slow_consumer'
+  | 'listener_reconnected'
+  | 'listener_overflow'
+  | 'position_expired'
+  | 'reconnected';
+
+export interface Resync {
+  type: 'resync';
+  reason: ResyncReason;
+  /** How many changes the server dropped (slow_consumer). */
+  missed?: number;
+}
+
+/** Codes of the server's `error` frames. */
+export type ServerErrorCode =
+  | 'invalid_json'
+  | 'invalid_message'
+  | 'unknown_type'
+  | 'unknown_table'
+  | 'forbidden'
+  | 'too_many_subscriptions'
+  | 'rate_limited'
+  | 'unsupported_data'
+  | 'unavailable'
+  | 'invalid_position';
+
+/** Codes the client adds: close codes it reports, and its own refusals. */
+export type ClientErrorCode =
+  | 'invalid_data' // closed with 1007
+  | 'policy_violation' // closed with 1008 (flooding, or a slow consumer with the Close policy)
+  | 'message_too_big' // closed with 1009
+  | 'server_error' // closed with 1011
+  | 'invalid_frame' // the server sent something that is not JSON
+  | 'conflicting_subscription' // the same table with another filter on the same client
+  | 'unsubscribed'; // `ready` of a subscription unsubscribed before its acknowledgment
+
+export declare class PgNotifyError extends Error {
+  name: 'PgNotifyError';
+  code: ServerErrorCode | ClientErrorCode | (string & {});
+  /** The request id the server's error answered. */
+  id?: string | number | null;
+  /** The tables of the subscription concerned. */
+  tables?: string[];
+  /** The WebSocket close code, for errors reported from a close. */
+  closeCode?: number;
+}
+
+/** The `WebSocket` constructor to use: the browser's, or the `ws` package's in Node. */
+export interface WebSocketConstructor {
+  new (url: string): {
+    onmessage: ((event: any) => void) | null;
+    onclose: ((event: any) => void) | null;
+    onerror: ((event: any) => void) | null;
+    send(data: string): void;
+    close(code?: number, reason?: string): void;
+  };
+}
+
+export interface PgNotifyClientOptions {
+  /** The WebSocket constructor. Default: `globalThis.WebSocket` (pass `ws`'s in Node 20). */
+  WebSocket?: WebSocketConstructor;
+  /** The first reconnect delay's upper bound, in milliseconds; it doubles per attempt. Default: 500. */
+  minDelay?: number;
+  /** The largest reconnect delay, in milliseconds. Default: 30000. */
+  maxDelay?: number;
+  /** Called on every state change. */
+  onState?: (state: ConnectionState) => void;
+  /** Called when changes may have been missed: reload the data, then carry on. */
+  onResync?: (resync: Resync) => void;
+  /**
+   * Called with every error: refused subscriptions (also rejecting their `ready`), error frames, closes with 1007,
+   * 1008, 1009 or 1011, transient errors that are being retried, and what the app's own callbacks throw.
+   * Default: `console.error`.
+   */
+  onError?: (error: PgNotifyError | Error) => void;
+}
+
+export interface SubscribeOptions<R = Row> {
+  /** The operations to receive. Default: all. */
+  operations?: Operation[];
+  /** Which rows to receive, decided by the server. Default: all. */
+  filter?: RowFilter<R>;
+}
+
+export interface Subscription {
+  /** The tables, as the server names them (`profiles`, `sales.orders`). */
+  readonly tables: string[];
+  /**
+   * Resolves once the server acknowledged the subscription: every change committed afterwards is delivered. Rejects
+   * with a PgNotifyError when the server refuses it (unknown_table, forbidden, ...). Transient refusals
+   * (rate_limited, unavailable) are retried and keep it pending.
+   */
+  readonly ready: Promise<void>;
+  /** Stops delivery to this subscription (and unsubscribes on the server unless another one uses the table). */
+  unsubscribe(): void;
+}
+
+export declare class PgNotifyClient {
+  /**
+   * @param url `ws(s)://`, `http(s)://`, or, in a browser, relative to the page (`/ws/changes/`).
+   */
+  constructor(url: string | URL, options?: PgNotifyClientOptions);
+
+  /** The connection state. */
+  readonly state: ConnectionState;
+
+  /** The socket's absolute `ws:` or `wss:` URL. */
+  readonly url: string;
+
+  /** Opens the socket, and reopens it whenever it drops, until `close()`. */
+  connect(): this;
+
+  /** Closes the socket (1000) and stops reconnecting. Subscriptions are kept for a later `connect()`. */
+  close(): void;
+
+  /**
+   * Receives the changes of one or more tables (`name` for schema public, or `schema.name`). Subscriptions survive
+   * reconnects: the client sends them again. One client holds one filter per table (the server keeps one per socket);
+   * subscriptions on the same table with the same filter but different operations are fine.
+   */
+  subscribe<R = Row>(
+    tables: string | string[],
+    onChange: (change: Change<R>) => void,
+    options?: SubscribeOptions<R>,
+  ): Subscription;
+}

@@ -1,0 +1,123 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace PgNotify.Sample;
+
+/// <summary>
+/// The JSON endpoints the pages use: a GET per watched table for the initial rows (and for reloading after a resync),
+/// and small add/edit/delete endpoints for the three sample tables. Writes go straight to PostgreSQL: the pages learn
+/// about them, like about any other change, from the WebSocket.
+/// </summary>
+internal static class SampleApi
+{
+    public static void MapSampleApi(this WebApplication app)
+    {
+        var api = app.MapGroup("/api");
+
+        // The tables PgNotify streams (configuration: PgNotify:Tables), so the page subscribes to all of them.
+        api.MapGet("/tables", (IOptions<PgNotifyOptions> options) => Results.Ok(new { tables = options.Value.Tables }));
+
+        // Rows of a watched table as the change frames carry them: the same column names and JSON values, the same
+        // excluded columns removed. Any other table is 404, whether or not it exists.
+        api.MapGet("/rows/{table}", async (string table, IOptions<PgNotifyOptions> options, NpgsqlDataSource db) =>
+        {
+            if (!options.Value.Tables.Contains(table, StringComparer.Ordinal))
+            {
+                return Results.NotFound();
+            }
+
+            var excluded = options.Value.ExcludedColumns.TryGetValue(table, out var columns) ? columns : [];
+            await using var command = db.CreateCommand(
+                $"SELECT coalesce(jsonb_agg(to_jsonb(t) - $1::text[]), '[]') FROM (SELECT * FROM {QuoteTable(table)} ORDER BY 1 LIMIT 1000) t");
+            command.Parameters.Add(new NpgsqlParameter { Value = excluded });
+            var json = (string)(await command.ExecuteScalarAsync())!;
+            return Results.Text(json, "application/json");
+        });
+
+        api.MapPost("/profiles", async (ProfileInput input, NpgsqlDataSource db) =>
+            string.IsNullOrWhiteSpace(input.Name)
+                ? NameRequired()
+                : await ExecuteAsync(db, "INSERT INTO profiles (name, email, user_id, password_hash) VALUES ($1, $2, $3, $4) RETURNING id",
+                    input.Name.Trim(), Blank(input.Email), input.UserId, HashPassword(input.Password)));
+        api.MapPut("/profiles/{id:int}", async (int id, ProfileInput input, NpgsqlDataSource db) =>
+            string.IsNullOrWhiteSpace(input.Name)
+                ? NameRequired()
+                : await ExecuteAsync(db, "UPDATE profiles SET name = $2, email = $3, user_id = $4 WHERE id = $1 RETURNING id",
+                    id, input.Name.Trim(), Blank(input.Email), input.UserId));
+        api.MapDelete("/profiles/{id:int}", (int id, NpgsqlDataSource db) =>
+            ExecuteAsync(db, "DELETE FROM profiles WHERE id = $1 RETURNING id", id));
+
+        api.MapPost("/registrations", async (RegistrationInput input, NpgsqlDataSource db) =>
+            string.IsNullOrWhiteSpace(input.Event)
+                ? Results.ValidationProblem(new Dictionary<string, string[]> { ["event"] = ["An event is required."] })
+                : await ExecuteAsync(db, "INSERT INTO registrations (profile_id, event) VALUES ($1, $2) RETURNING id",
+                    input.ProfileId, input.Event.Trim()));
+        api.MapPut("/registrations/{id:int}", async (int id, RegistrationInput input, NpgsqlDataSource db) =>
+            string.IsNullOrWhiteSpace(input.Event)
+                ? Results.ValidationProblem(new Dictionary<string, string[]> { ["event"] = ["An event is required."] })
+                : await ExecuteAsync(db, "UPDATE registrations SET profile_id = $2, event = $3 WHERE id = $1 RETURNING id",
+                    id, input.ProfileId, input.Event.Trim()));
+        api.MapDelete("/registrations/{id:int}", (int id, NpgsqlDataSource db) =>
+            ExecuteAsync(db, "DELETE FROM registrations WHERE id = $1 RETURNING id", id));
+
+        api.MapPost("/roles", async (RoleInput input, NpgsqlDataSource db) =>
+            string.IsNullOrWhiteSpace(input.Name)
+                ? NameRequired()
+                : await ExecuteAsync(db, "INSERT INTO roles (name) VALUES ($1) RETURNING id", input.Name.Trim()));
+        api.MapPut("/roles/{id:int}", async (int id, RoleInput input, NpgsqlDataSource db) =>
+            string.IsNullOrWhiteSpace(input.Name)
+                ? NameRequired()
+                : await ExecuteAsync(db, "UPDATE roles SET name = $2 WHERE id = $1 RETURNING id", id, input.Name.Trim()));
+        api.MapDelete("/roles/{id:int}", (int id, NpgsqlDataSource db) =>
+            ExecuteAsync(db, "DELETE FROM roles WHERE id = $1 RETURNING id", id));
+    }
+
+    /// <summary>Runs a statement that returns the row's id: 200 with it, 404 when no row matched, 409 on a duplicate.</summary>
+    private static async Task<IResult> ExecuteAsync(NpgsqlDataSource db, string sql, params object?[] values)
+    {
+        await using var command = db.CreateCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
+        }
+
+        try
+        {
+            var id = await command.ExecuteScalarAsync();
+            return id is null ? Results.NotFound() : Results.Ok(new { id });
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return Results.Conflict(new { error = e.MessageText });
+        }
+    }
+
+    private static IResult NameRequired() =>
+        Results.ValidationProblem(new Dictionary<string, string[]> { ["name"] = ["A name is required."] });
+
+    private static string? Blank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
+
+    /// <summary>PBKDF2 (SHA-256, 100,000 iterations, 16-byte salt): the column PgNotify never lets leave the database.</summary>
+    private static string? HashPassword(string? password)
+    {
+        if (string.IsNullOrEmpty(password))
+        {
+            return null;
+        }
+
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var hash = Rfc2898DeriveBytes.Pbkdf2(password, salt, 100_000, HashAlgorithmName.SHA256, 32);
+        return $"pbkdf2-sha256$100000${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}";
+    }
+
+    /// <summary><c>name</c> or <c>schema.name</c> as written in PgNotify:Tables, as a quoted SQL identifier.</summary>
+    private static string QuoteTable(string table) =>
+        string.Join('.', table.Split('.', 2).Select(part => "\"" + part.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
+}
+
+internal sealed record ProfileInput(string? Name, string? Email, int? UserId, string? Password);
+
+internal sealed record RegistrationInput(int? ProfileId, string? Event);
+
+internal sealed record RoleInput(string? Name);
