@@ -85,12 +85,14 @@ BEGIN
     END IF;
 
     IF v_log THEN
-        v_position := nextval(pg_get_serial_sequence('pgnotify.change_log', 'position'));
-        INSERT INTO pgnotify.change_log (position, payload)
-        VALUES (v_position, json_build_object(
+        -- The position comes from the identity default, taken while the INSERT already holds the log's
+        -- RowExclusiveLock: the reader relies on that lock to know which transactions may still fill a hole.
+        INSERT INTO pgnotify.change_log (payload)
+        VALUES (json_build_object(
             'v', 1, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'op', TG_OP,
-            'xid', v_xid, 'seq', v_seq, 'ts', clock_timestamp(), 'pos', v_position,
-            'data', v_data, 'old', v_old)::text);
+            'xid', v_xid, 'seq', v_seq, 'ts', clock_timestamp(),
+            'data', v_data, 'old', v_old)::text)
+        RETURNING position INTO v_position;
         PERFORM pg_notify(v_channel, '{"v":1,"wake":' || v_position || '}');
         RETURN NULL;
     END IF;

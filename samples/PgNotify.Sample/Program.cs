@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.HttpOverrides;
 using Npgsql;
 using PgNotify.Sample;
 
@@ -34,8 +35,15 @@ builder.Services.AddHostedService<SampleSchema>();
 // PgNotify__Tables__3=orders.
 builder.Services.AddPgNotify();
 
+// Behind a reverse proxy (samples/nginx): take the client's scheme and address from X-Forwarded-* headers, from
+// proxies on loopback only (ForwardedHeadersOptions.KnownProxies to add others). The WebSocket origin check compares
+// the page's Origin with this scheme and the Host header, which the proxy passes on unchanged.
+builder.Services.Configure<ForwardedHeadersOptions>(options =>
+    options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto);
+
 var app = builder.Build();
 
+app.UseForwardedHeaders();
 app.UseDefaultFiles();
 app.UseStaticFiles();
 app.UsePgChangeWebSockets(); // /ws/changes/

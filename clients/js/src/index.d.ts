@@ -128,13 +128,19 @@ export interface PgNotifyClientOptions {
   minDelay?: number;
   /** The largest reconnect delay, in milliseconds. Default: 30000. */
   maxDelay?: number;
+  /**
+   * The most requests (subscribe, unsubscribe) the client sends per second; more wait their turn. Keep it below the
+   * server's limit (`MaxMessagesPerSecond`, 20 by default). Default: 10.
+   */
+  maxRequestsPerSecond?: number;
   /** Called on every state change. */
   onState?: (state: ConnectionState) => void;
   /** Called when changes may have been missed: reload the data, then carry on. */
   onResync?: (resync: Resync) => void;
   /**
    * Called with every error: refused subscriptions (also rejecting their `ready`), error frames, closes with 1007,
-   * 1008, 1009 or 1011, transient errors that are being retried, and what the app's own callbacks throw.
+   * 1008, 1009 or 1011 (the client reconnects after each), `unavailable` answers (retried), and what the app's own
+   * callbacks throw. After a `rate_limited` answer the client pauses and sends the unanswered requests again, quietly.
    * Default: `console.error`.
    */
   onError?: (error: PgNotifyError | Error) => void;
@@ -152,8 +158,10 @@ export interface Subscription {
   readonly tables: string[];
   /**
    * Resolves once the server acknowledged the subscription: every change committed afterwards is delivered. Rejects
-   * with a PgNotifyError when the server refuses it (unknown_table, forbidden, ...). Transient refusals
-   * (rate_limited, unavailable) are retried and keep it pending.
+   * with a PgNotifyError when the server refuses it (unknown_table, forbidden, invalid_message, ...), when its request
+   * was over the server's size limit (message_too_big: the server closed the socket with 1009; the client reconnects
+   * without it), or at once with conflicting_subscription. A refused subscription is dropped. Transient refusals
+   * (rate_limited, unavailable) are sent again and keep it pending.
    */
   readonly ready: Promise<void>;
   /** Stops delivery to this subscription (and unsubscribes on the server unless another one uses the table). */
@@ -180,8 +188,12 @@ export declare class PgNotifyClient {
 
   /**
    * Receives the changes of one or more tables (`name` for schema public, or `schema.name`). Subscriptions survive
-   * reconnects: the client sends them again. One client holds one filter per table (the server keeps one per socket);
-   * subscriptions on the same table with the same filter but different operations are fine.
+   * reconnects: the client sends them again (one request per distinct filter).
+   *
+   * The server keeps one subscription per table and socket, so one client holds one filter per table: subscribing
+   * to a table again with another filter is refused (`conflicting_subscription`; use a second client). With the same
+   * filter and other operations it is fine: the client asks the server for both and routes each change by operation.
+   * A subscription the server already serves (same filter, operations covered) needs no request and is ready at once.
    */
   subscribe<R = Row>(
     tables: string | string[],

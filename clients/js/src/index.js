@@ -1,11 +1,14 @@
 // @pgnotify/client: a dependency-free client for PgNotify's WebSocket protocol, version 1 (docs/protocol.md).
 //
-// One client is one socket. It reconnects by itself (exponential backoff with full jitter), sends every live
-// subscription again on each new connection, and tells the app when it may have missed changes (onResync), or, when
-// the server keeps a change log ("lossless"), resumes from the last position it saw so that nothing is missed.
+// One client is one socket. It reconnects by itself (exponential backoff with full jitter), sends its subscriptions
+// again on each new connection, and tells the app when it may have missed changes (onResync) or, when the server
+// keeps a change log ("lossless"), resumes from the last position it saw so that nothing is missed.
+//
+// The server keeps one subscription per table and socket (operations + filter). So subscriptions of this client that
+// share a table must share its filter; their operations are merged, and the client routes each change by operation.
 
-/** Errors the server may clear up by itself: the request is sent again after a backoff delay. */
-const TRANSIENT_CODES = new Set(['rate_limited', 'unavailable']);
+/** How many requests per second the client sends at most: half the server's default limit (20). */
+const DEFAULT_REQUESTS_PER_SECOND = 10;
 
 /** Close codes that mean something went wrong, reported through onError (the client reconnects after all of them). */
 const CLOSE_ERRORS = { 1007: 'invalid_data', 1008: 'policy_violation', 1009: 'message_too_big', 1011: 'server_error' };
@@ -34,12 +37,20 @@ export class PgNotifyClient {
   #connectedOnce = false;
   #attempt = 0; // reconnect attempts since the last welcome
   #reconnectTimer = null;
-  #lossless = false;
   #lastPosition = null; // the highest change-log position seen (lossless servers only)
-  #tablePositions = new Map(); // table -> last position delivered on the current socket, to drop replayed duplicates
   #subscriptions = new Set();
-  #requests = new Map(); // request id -> { resolve, reject }, for the current socket
-  #waits = new Set(); // retry delays of the current socket
+  // Per socket:
+  #outbox = []; // requests waiting for their turn (see #flush), in order
+  #inFlight = new Map(); // request id -> request sent and not answered yet, in the order sent
+  #tokens = 0; // requests that may be sent right now
+  #tokensAt = 0;
+  #pausedUntil = 0; // after a rate_limited answer
+  #rateLimited = 0; // rate_limited answers in a row
+  #flushTimer = null;
+  #waits = new Set(); // retry delays
+  #served = new Map(); // table -> operations (null: all) the server has acknowledged
+  #lastRequest = new Map(); // table -> the last request about it; only its answer updates #served
+  #tablePositions = new Map(); // table -> last position delivered, to skip what a second replay repeats
   #nextId = 0;
 
   /**
@@ -48,7 +59,12 @@ export class PgNotifyClient {
    */
   constructor(url, options = {}) {
     this.#url = url;
-    this.#options = { minDelay: 500, maxDelay: 30_000, ...options };
+    this.#options = {
+      ...options,
+      minDelay: options.minDelay ?? 500,
+      maxDelay: options.maxDelay ?? 30_000,
+      maxRequestsPerSecond: options.maxRequestsPerSecond ?? DEFAULT_REQUESTS_PER_SECOND,
+    };
   }
 
   /** `connecting`, `open`, `reconnecting` or `closed`. */
@@ -71,7 +87,7 @@ export class PgNotifyClient {
     if (typeof (this.#options.WebSocket ?? globalThis.WebSocket) !== 'function') {
       throw new TypeError('No WebSocket implementation: pass one as options.WebSocket (in Node 20, the "ws" package).');
     }
-    void this.url; // throws now, not in a reconnect loop, when the URL cannot be resolved
+    void this.url; // throws now, rather than in a reconnect loop, when the URL cannot be resolved
     this.#stopped = false;
     this.#setState('connecting');
     this.#open();
@@ -98,28 +114,29 @@ export class PgNotifyClient {
    * @param {{ operations?: string[], filter?: object }} [options]
    */
   subscribe(tables, onChange, { operations, filter } = {}) {
-    const names = (Array.isArray(tables) ? tables : [tables]).map(canonicalTableName);
+    const names = [...new Set((Array.isArray(tables) ? tables : [tables]).map(canonicalTableName))];
     if (names.length === 0) throw new TypeError('subscribe() needs at least one table.');
     if (typeof onChange !== 'function') throw new TypeError('subscribe() needs an onChange function.');
 
     const sub = { tables: names, operations: operations ?? null, filter: filter ?? null, onChange };
     sub.filterKey = stableJson(sub.filter);
     sub.ready = new Promise((resolve, reject) => Object.assign(sub, { resolve, reject }));
-    sub.ready.catch(() => {}); // every failure also reaches onError: an unobserved `ready` must not crash Node
+    sub.ready.catch(() => {}); // failures also reach onError: an unobserved `ready` must not crash Node
 
-    // The server keeps one subscription per table and socket: a second filter on the same table would replace the
-    // first one's. Operations are merged instead (the client routes by operation).
     const conflict = [...this.#subscriptions].find(
       (other) => other.filterKey !== sub.filterKey && other.tables.some((table) => names.includes(table)),
     );
     if (conflict) {
       const table = conflict.tables.find((t) => names.includes(t));
-      this.#fail(sub, new PgNotifyError('conflicting_subscription',
+      this.#fail([sub], new PgNotifyError('conflicting_subscription',
         `This client already subscribes to '${table}' with another filter, and the server keeps one filter per table ` +
-        'and socket. Use a second PgNotifyClient, or filter in your callback.', { tables: names }));
+        'and socket. Use a second PgNotifyClient, or filter in your callback.'));
     } else {
       this.#subscriptions.add(sub);
-      if (this.#state === 'open') this.#sendSubscribe(sub, null);
+      if (this.#state === 'open') {
+        if (this.#isServed(sub)) sub.resolve();
+        else this.#subscribe([sub], null);
+      }
     }
 
     return { tables: names, ready: sub.ready, unsubscribe: () => this.#unsubscribe(sub) };
@@ -128,68 +145,149 @@ export class PgNotifyClient {
   #unsubscribe(sub) {
     if (!this.#subscriptions.delete(sub)) return;
     sub.reject(new PgNotifyError('unsubscribed', 'Unsubscribed before the server acknowledged the subscription.'));
-    // Tables still used by another subscription stay subscribed on the server (with operations possibly wider than
-    // needed until the next reconnect: the client routes by operation, so nobody sees more than they asked for).
+    // A table another subscription still uses stays subscribed, its operations possibly wider than needed until the
+    // next reconnect: the client routes by operation, so nobody receives more than they asked for.
     const unused = sub.tables.filter((table) => !this.#isWanted(table));
     if (unused.length === 0 || this.#state !== 'open') return;
-    this.#request({ type: 'unsubscribe', tables: unused }, () => !unused.some((t) => this.#isWanted(t)))
-      .catch((error) => this.#reportUnlessDisconnected(error));
+    this.#request({ type: 'unsubscribe', tables: unused }, [], () => !unused.some((t) => this.#isWanted(t)))
+      .catch((error) => isDisconnect(error) || this.#report(error));
   }
 
   #isWanted(table) {
     return [...this.#subscriptions].some((sub) => sub.tables.includes(table));
   }
 
-  async #sendSubscribe(sub, since) {
-    // Operations are per table on the server: ask for those of every subscription sharing one of these tables.
-    const sharing = [...this.#subscriptions].filter((other) => other.tables.some((t) => sub.tables.includes(t)));
-    const operations = sharing.some((s) => !s.operations) ? null : [...new Set(sharing.flatMap((s) => s.operations))];
-    const message = { type: 'subscribe', tables: sub.tables };
+  /** Whether the server already sends everything `sub` needs (another subscription asked for it). */
+  #isServed(sub) {
+    return sub.tables.every((table) => {
+      const served = this.#served.get(table);
+      if (served === undefined) return false;
+      return served === null || (sub.operations !== null && sub.operations.every((op) => served.includes(op)));
+    });
+  }
+
+  /**
+   * Sends one subscribe request for subscriptions that share a filter, asking for the operations of every
+   * subscription on those tables. Resolves to false when it could not resume from `since` (the app must reload).
+   */
+  async #subscribe(subs, since) {
+    const tables = [...new Set(subs.flatMap((sub) => sub.tables))];
+    const sharing = [...this.#subscriptions].filter((sub) => sub.tables.some((t) => tables.includes(t)));
+    const operations = sharing.some((sub) => !sub.operations) ? null : [...new Set(sharing.flatMap((s) => s.operations))];
+    const message = { type: 'subscribe', tables };
     if (operations) message.operations = operations;
-    if (sub.filter) message.filter = sub.filter;
+    if (subs[0].filter) message.filter = subs[0].filter;
     if (since != null) message.since = since;
     try {
-      await this.#request(message, () => this.#subscriptions.has(sub));
-      sub.resolve();
+      await this.#request(message, subs, () => subs.some((sub) => this.#subscriptions.has(sub)));
+      for (const sub of subs) sub.resolve();
       return true;
     } catch (error) {
-      if (error.code === 'disconnected' || error.code === 'cancelled') return true; // sent again after reconnecting
+      if (isDisconnect(error)) return true; // sent again once reconnected
       if (error.code === 'invalid_position' && since != null) {
-        await this.#sendSubscribe(sub, null); // cannot resume here: subscribe afresh, and the app must reload
+        await this.#subscribe(subs, null); // cannot resume here: subscribe afresh, and the app reloads
         return false;
       }
-      this.#subscriptions.delete(sub);
-      this.#fail(sub, error);
+      if (subs.length > 1) {
+        // A request succeeds or fails as a whole: ask for each subscription alone to find whose table was refused.
+        const results = await Promise.all(subs.map((sub) => this.#subscribe([sub], since)));
+        return !results.includes(false);
+      }
+      if (this.#forget(subs).length > 0) this.#fail(subs, error);
       return true;
     }
   }
 
-  #fail(sub, error) {
-    error.tables ??= sub.tables;
-    sub.reject(error);
+  /** Drops subscriptions the server refused; returns those that were still live. */
+  #forget(subs) {
+    const live = subs.filter((sub) => this.#subscriptions.delete(sub));
+    // The server may still send their tables (the refused request changed nothing): routed to nobody, and the next
+    // subscription to such a table must ask the server again.
+    for (const table of live.flatMap((sub) => sub.tables)) {
+      if (!this.#isWanted(table)) this.#served.delete(table);
+    }
+    return live;
+  }
+
+  #fail(subs, error) {
+    error.tables ??= subs[0].tables;
+    for (const sub of subs) sub.reject(error);
     this.#report(error);
   }
 
-  /** Sends a request and waits for its answer; transient errors (rate_limited, unavailable) are retried. */
-  async #request(message, stillWanted) {
+  /** Sends a request and waits for its answer; `unavailable` answers are retried after a backoff delay. */
+  async #request(message, owners, stillWanted) {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#send(message);
+        return await this.#send(message, owners);
       } catch (error) {
-        if (!TRANSIENT_CODES.has(error.code)) throw error;
-        this.#report(error);
+        if (error.code !== 'unavailable') throw error;
+        this.#report(error); // the server cannot reach its database right now
         await this.#wait(this.#backoff(attempt));
         if (!stillWanted()) throw new PgNotifyError('cancelled', 'The request is no longer needed.');
       }
     }
   }
 
-  #send(message) {
+  #send(message, owners) {
     if (this.#state !== 'open') return Promise.reject(disconnected());
-    const id = `r${++this.#nextId}`;
-    const answer = new Promise((resolve, reject) => this.#requests.set(id, { resolve, reject }));
-    this.#ws.send(JSON.stringify({ type: message.type, id, ...message }));
-    return answer;
+    return new Promise((resolve, reject) => {
+      const request = { message, owners, id: null, size: 0 };
+      // What the server serves changes with the answer to the last request about a table (answers come in order).
+      const settle = (update) => message.tables.forEach((t) => this.#lastRequest.get(t) === request && update(t));
+      request.resolve = (frame) => {
+        if (message.type === 'subscribe') settle((table) => this.#served.set(table, message.operations ?? null));
+        resolve(frame);
+      };
+      request.reject = (error) => {
+        // A refused request changes nothing, except `unavailable`, which drops the tables on the server.
+        if (error.code === 'unavailable') settle((table) => this.#served.delete(table));
+        reject(error);
+      };
+      for (const table of message.tables) this.#lastRequest.set(table, request);
+      if (message.type === 'unsubscribe') message.tables.forEach((table) => this.#served.delete(table));
+      this.#outbox.push(request);
+      this.#flush();
+    });
+  }
+
+  /**
+   * Sends what the outbox holds, at most maxRequestsPerSecond (a token bucket), so that the server's rate limit is
+   * not reached; after a rate_limited answer, nothing for a while.
+   */
+  #flush() {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    const rate = this.#options.maxRequestsPerSecond;
+    while (this.#outbox.length > 0) {
+      const now = Date.now();
+      this.#tokens = Math.min(rate, this.#tokens + ((now - this.#tokensAt) / 1000) * rate);
+      this.#tokensAt = now;
+      const wait = Math.max(this.#pausedUntil - now, this.#tokens >= 1 ? 0 : ((1 - this.#tokens) / rate) * 1000);
+      if (wait > 0) {
+        this.#flushTimer = setTimeout(() => this.#flush(), wait);
+        return;
+      }
+      this.#tokens -= 1;
+      const request = this.#outbox.shift();
+      request.id = `r${++this.#nextId}`;
+      const text = JSON.stringify({ type: request.message.type, id: request.id, ...request.message });
+      request.size = text.length;
+      this.#inFlight.set(request.id, request);
+      this.#ws.send(text);
+    }
+  }
+
+  /**
+   * The server ignored requests (it answers only the first refusal of a burst, without saying which): after a pause,
+   * send every unanswered request again, in the same order, under new ids. One the server did take is merely repeated,
+   * which changes nothing.
+   */
+  #onRateLimited() {
+    this.#outbox.unshift(...this.#inFlight.values());
+    this.#inFlight.clear();
+    this.#pausedUntil = Date.now() + 1000 + this.#backoff(this.#rateLimited++);
+    this.#flush();
   }
 
   #wait(ms) {
@@ -244,9 +342,14 @@ export class PgNotifyClient {
       case 'subscribed':
       case 'unsubscribed':
       case 'pong':
+        this.#rateLimited = 0;
         this.#takeRequest(frame.id)?.resolve(frame);
         break;
       case 'error': {
+        if (frame.code === 'rate_limited') {
+          this.#onRateLimited();
+          break;
+        }
         const error = new PgNotifyError(frame.code, frame.message, { id: frame.id });
         const request = this.#takeRequest(frame.id);
         if (request) request.reject(error);
@@ -254,13 +357,13 @@ export class PgNotifyClient {
         break;
       }
       default:
-        break; // a frame type from a later protocol version
+        break; // a frame type of a later protocol version
     }
   }
 
   #takeRequest(id) {
-    const request = this.#requests.get(id);
-    this.#requests.delete(id);
+    const request = this.#inFlight.get(id);
+    this.#inFlight.delete(id);
     return request;
   }
 
@@ -268,15 +371,19 @@ export class PgNotifyClient {
     const reconnected = this.#connectedOnce;
     this.#connectedOnce = true;
     this.#attempt = 0;
-    this.#lossless = frame.lossless === true;
-    this.#tablePositions.clear();
+    this.#tokens = this.#options.maxRequestsPerSecond;
+    this.#tokensAt = Date.now();
+    this.#pausedUntil = 0;
+    this.#rateLimited = 0;
     this.#setState('open');
 
-    // After a reconnect, resume from the last position when the server keeps a change log; otherwise the app must
-    // reload, which it should do once the subscriptions are live again (listen first, then read).
-    const since = reconnected && this.#lossless ? this.#lastPosition : null;
+    // One request per filter. After a reconnect, resume from the last position when the server keeps a change log;
+    // otherwise the app must reload, which it should do once the subscriptions are live again (listen, then read).
+    const since = reconnected && frame.lossless === true ? this.#lastPosition : null;
+    const byFilter = new Map();
+    for (const sub of this.#subscriptions) byFilter.set(sub.filterKey, [...(byFilter.get(sub.filterKey) ?? []), sub]);
     const ws = this.#ws;
-    const resumed = [...this.#subscriptions].map((sub) => this.#sendSubscribe(sub, since));
+    const resumed = [...byFilter.values()].map((subs) => this.#subscribe(subs, since));
     if (reconnected) {
       Promise.all(resumed).then((results) => {
         if (ws !== this.#ws || (since !== null && !results.includes(false))) return;
@@ -288,8 +395,7 @@ export class PgNotifyClient {
   #onChange(frame) {
     const table = tableName(frame.schema, frame.table);
     if (typeof frame.position === 'number') {
-      // Two subscriptions resuming the same table may replay it twice; positions grow per socket, so skip repeats.
-      if (frame.position <= this.#tablePositions.get(table)) return;
+      if (frame.position <= this.#tablePositions.get(table)) return; // a repeat from a second replay of the table
       this.#tablePositions.set(table, frame.position);
       if (!(frame.position <= this.#lastPosition)) this.#lastPosition = frame.position;
     }
@@ -302,14 +408,20 @@ export class PgNotifyClient {
   }
 
   #onClose(event) {
-    this.#dropSocket();
     const code = CLOSE_ERRORS[event.code];
     if (code) {
       const reason = event.reason ? `: ${event.reason}` : '';
-      this.#report(new PgNotifyError(code, `The server closed the connection with ${event.code}${reason}.`,
-        { closeCode: event.code }));
+      const error = new PgNotifyError(code, `The server closed the connection with ${event.code}${reason}.`,
+        { closeCode: event.code });
+      // 1009: a request was over the server's size limit. Sending it again would only repeat this, so the
+      // subscriptions of the largest unanswered request fail instead.
+      const culprit = event.code === 1009 && [...this.#inFlight.values()].sort((a, b) => b.size - a.size)[0];
+      const owners = culprit ? this.#forget(culprit.owners) : [];
+      if (owners.length > 0) this.#fail(owners, error);
+      else this.#report(error);
     }
 
+    this.#dropSocket();
     this.#scheduleReconnect();
   }
 
@@ -325,13 +437,21 @@ export class PgNotifyClient {
   #dropSocket() {
     this.#ws = null;
     const error = disconnected();
-    for (const { reject } of this.#requests.values()) reject(error);
-    this.#requests.clear();
-    for (const { timer, reject } of this.#waits) {
+    const requests = [...this.#inFlight.values(), ...this.#outbox];
+    const waits = [...this.#waits];
+    this.#inFlight.clear();
+    this.#outbox = [];
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    this.#waits.clear();
+    this.#served.clear();
+    this.#lastRequest.clear();
+    this.#tablePositions.clear();
+    for (const { reject } of requests) reject(error);
+    for (const { timer, reject } of waits) {
       clearTimeout(timer);
       reject(error);
     }
-    this.#waits.clear();
   }
 
   #setState(state) {
@@ -340,16 +460,12 @@ export class PgNotifyClient {
     this.#call(this.#options.onState, state);
   }
 
-  #reportUnlessDisconnected(error) {
-    if (error.code !== 'disconnected' && error.code !== 'cancelled') this.#report(error);
-  }
-
   #report(error) {
     if (this.#options.onError) this.#call(this.#options.onError, error);
     else console.error('PgNotify:', error);
   }
 
-  /** Calls an app callback; what it throws is reported, never allowed to break the socket's handling. */
+  /** Calls an app callback; what it throws is reported, never allowed to break the client. */
   #call(callback, value) {
     if (!callback) return;
     try {
@@ -363,6 +479,10 @@ export class PgNotifyClient {
 
 function disconnected() {
   return new PgNotifyError('disconnected', 'The connection closed before the server answered.');
+}
+
+function isDisconnect(error) {
+  return error.code === 'disconnected' || error.code === 'cancelled';
 }
 
 /** The text form the server uses: `name` for schema public, else `schema.name`; parts with `.` or `"` quoted. */

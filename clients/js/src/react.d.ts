@@ -29,7 +29,7 @@ export interface UseTableChangesOptions<R = Row> extends SubscribeOptions<R> {
 }
 
 export interface UseTableChangesResult {
-  /** Whether the server has acknowledged the subscription. */
+  /** Whether the server has acknowledged the subscription for the current tables, operations and filter. */
   ready: boolean;
   /** Why the server refused it, if it did. */
   error: PgNotifyError | null;

@@ -32,9 +32,17 @@ export function useWebSocket(url, options = {}) {
     [url], // eslint-disable-line react-hooks/exhaustive-deps -- a new socket only for a new url
   );
 
+  // The close is deferred by a microtask: React's StrictMode unmounts and remounts every effect once in development,
+  // and the remount cancels it, so the socket is not opened, closed and opened again.
+  const pendingClose = useRef(null);
   useEffect(() => {
+    if (pendingClose.current?.client === client) pendingClose.current.cancelled = true;
     client.connect();
-    return () => client.close();
+    return () => {
+      const close = { client, cancelled: false };
+      pendingClose.current = close;
+      queueMicrotask(() => close.cancelled || client.close());
+    };
   }, [client]);
 
   return { client, state };
@@ -46,29 +54,42 @@ export function useWebSocket(url, options = {}) {
  */
 export function useTableChanges(tables, onChange, { client, operations, filter } = {}) {
   const latest = useLatest(onChange);
-  const [status, setStatus] = useState({ ready: false, error: null });
+  const [status, setStatus] = useState({ key: null, ready: false, error: null });
   const key = JSON.stringify([tables, operations ?? null, filter ?? null]);
+  const current = useRef(null); // { client, key, subscription, leaving }
 
   useEffect(() => {
     if (!client) return undefined;
-    const [names, ops, rowFilter] = JSON.parse(key);
+    let entry = current.current;
+    if (entry?.leaving && entry.client === client && entry.key === key) {
+      entry.leaving = false; // StrictMode's remount: keep the subscription
+    } else {
+      entry?.subscription.unsubscribe(); // one still leaving goes now, before subscribing with other options
+      const [names, ops, rowFilter] = JSON.parse(key);
+      const subscription = client.subscribe(names, (change) => latest.current(change), {
+        operations: ops ?? undefined,
+        filter: rowFilter ?? undefined,
+      });
+      entry = { client, key, subscription, leaving: false };
+      current.current = entry;
+    }
+
     let active = true;
-    setStatus((current) => (current.ready || current.error ? { ready: false, error: null } : current));
-    const subscription = client.subscribe(names, (change) => latest.current(change), {
-      operations: ops ?? undefined,
-      filter: rowFilter ?? undefined,
-    });
-    subscription.ready.then(
-      () => active && setStatus({ ready: true, error: null }),
-      (error) => active && setStatus({ ready: false, error }),
+    entry.subscription.ready.then(
+      () => active && setStatus({ key, ready: true, error: null }),
+      (error) => active && error.code !== 'unsubscribed' && setStatus({ key, ready: false, error }),
     );
     return () => {
+      // Deferred like the socket's close, so that StrictMode's unmount and remount do not resubscribe.
       active = false;
-      subscription.unsubscribe();
+      entry.leaving = true;
+      queueMicrotask(() => entry.leaving && entry.subscription.unsubscribe());
     };
   }, [client, key]); // eslint-disable-line react-hooks/exhaustive-deps -- `key` stands for tables/operations/filter
 
-  return status;
+  // The status of the current tables/operations/filter only: not ready again as soon as they change.
+  const isCurrent = status.key === key;
+  return { ready: isCurrent && status.ready, error: isCurrent ? status.error : null };
 }
 
 /** A ref holding the latest value, updated after each commit. */

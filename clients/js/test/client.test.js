@@ -159,6 +159,76 @@ describe('PgNotifyClient against the sample host', { timeout: 180_000 }, () => {
     assert.deepEqual(inserts.pending.filter((c) => c.old?.id === id), [], 'the INSERT subscription saw no DELETE');
   });
 
+  test('a subscription the server already serves needs no request of its own', async (t) => {
+    const { client, wire } = await openClient(t);
+    const all = new Inbox();
+    const inserts = new Inbox();
+    await subscribeInto(client, all, 'profiles').ready;
+    await subscribeInto(client, inserts, 'public.profiles', { operations: ['INSERT'] }).ready;
+    assert.equal(wire.pending.filter((e) => e.event === 'sent').length, 1, 'one request for both');
+
+    const name = marker();
+    const id = Number(await host.sql(`INSERT INTO profiles (name) VALUES ('${name}') RETURNING id`));
+    await host.sql(`DELETE FROM profiles WHERE id = ${id}`);
+    await all.take((c) => c.old?.id === id, { what: 'the DELETE' });
+    assert.deepEqual(inserts.pending.filter((c) => (c.data ?? c.old).id === id).map((c) => c.operation), ['INSERT']);
+  });
+
+  test('a request over the size limit (1009) fails its subscription; the client reconnects and keeps the others', async (t) => {
+    const { client, wire, states, errors } = await openClient(t);
+    const changes = new Inbox();
+    await subscribeInto(client, changes, 'roles').ready;
+    const huge = { name: { in: Array.from({ length: 100 }, (_, i) => `${i}`.padEnd(200, 'x')) } };
+    const tooBig = client.subscribe('profiles', () => assert.fail('no change expected'), { filter: huge });
+
+    const error = await tooBig.ready.then(() => assert.fail('ready resolved'), (e) => e);
+    assert.equal(error.code, 'message_too_big');
+    assert.equal(error.closeCode, 1009);
+    assert.equal((await errors.take()).code, 'message_too_big');
+    assert.deepEqual([await states.take(), await states.take()], ['reconnecting', 'open']);
+
+    // The other subscription was sent again (as soon as the new socket was welcomed), the oversized one was not.
+    const events = wire.drain();
+    const close = events.findIndex((e) => e.event === 'close');
+    assert.equal(events[close].code, 1009);
+    const sentAfter = events.slice(close).filter((e) => e.event === 'sent').map((e) => e.frame.tables);
+    assert.deepEqual(sentAfter, [['roles']]);
+    await wire.take((e) => e.event === 'received' && e.frame.type === 'subscribed', { what: 'roles resubscribed' });
+    const name = marker();
+    await host.sql(`INSERT INTO roles (name) VALUES ('${name}')`);
+    await changes.take((c) => c.data?.name === name);
+  });
+
+  test('the client paces its requests below the server\'s rate limit', async (t) => {
+    const { client, wire, errors } = await openClient(t); // 10 requests per second at most, by default
+    const started = Date.now();
+    for (let i = 0; i < 15; i++) client.subscribe('roles', () => {}).unsubscribe(); // 30 requests
+    const changes = new Inbox();
+    await subscribeInto(client, changes, 'roles').ready;
+    assert.ok(Date.now() - started >= 1_900, 'paced over two seconds at least');
+    assert.equal(wire.pending.filter((e) => e.event === 'sent').length, 31);
+    assert.ok(!wire.pending.some((e) => e.event === 'received' && e.frame.type === 'error'), 'nothing was refused');
+    const name = marker();
+    await host.sql(`INSERT INTO roles (name) VALUES ('${name}')`);
+    await changes.take((c) => c.data?.name === name);
+    assert.deepEqual(errors.pending, []);
+  });
+
+  test('requests the server ignores as rate-limited are sent again, in order', async (t) => {
+    const { client, wire, errors } = await openClient(t, { maxRequestsPerSecond: 1_000 }); // no pacing to speak of
+    for (let i = 0; i < 30; i++) client.subscribe('roles', () => {}).unsubscribe(); // 60 requests at once
+    const changes = new Inbox();
+    const last = subscribeInto(client, changes, 'roles');
+    await wire.take((e) => e.event === 'received' && e.frame.type === 'error' && e.frame.code === 'rate_limited',
+      { what: 'a rate_limited answer' });
+    await last.ready;
+    const name = marker();
+    await host.sql(`INSERT INTO roles (name) VALUES ('${name}')`);
+    await changes.take((c) => c.data?.name === name);
+    assert.equal(client.state, 'open');
+    assert.deepEqual(errors.pending, [], 'handled quietly');
+  });
+
   test('unsubscribe stops delivery, on the server when no other subscription needs the table', async (t) => {
     const { client, wire } = await openClient(t);
     const leaving = new Inbox();

@@ -168,11 +168,17 @@ export class SampleHost {
   }
 }
 
-// A test process that dies must not leave hosts behind.
+// A test process that ends or is interrupted must not leave hosts behind (their databases are dropped by js.sh).
 const liveHosts = new Set();
 process.once('exit', () => {
   for (const host of liveHosts) host.kill();
 });
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const host of liveHosts) host.kill();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
 
 /**
  * Collects items (frames, states, errors) as they happen; `take` waits for the first one not taken yet that matches,
@@ -190,6 +196,11 @@ export class Inbox {
   /** Everything not taken yet. */
   get pending() {
     return [...this.#items];
+  }
+
+  /** Takes everything not taken yet. */
+  drain() {
+    return this.#items.splice(0);
   }
 
   take(predicate = () => true, { timeout = 15_000, what = 'an item' } = {}) {

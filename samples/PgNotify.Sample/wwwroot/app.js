@@ -12,6 +12,13 @@ const FORMS = {
   roles: { form: 'role-form', fields: { name: 'name' } },
 };
 
+/** Column order of the sample tables (row JSON from PostgreSQL's jsonb has its keys sorted by length). */
+const COLUMNS = {
+  profiles: ['id', 'name', 'email', 'user_id'],
+  registrations: ['id', 'profile_id', 'event', 'created_at'],
+  roles: ['id', 'name'],
+};
+
 const stateElement = document.getElementById('connection-state');
 const errorElement = document.getElementById('error');
 
@@ -87,7 +94,7 @@ async function reload(table) {
 
 function render(table, highlightKey = null) {
   const rows = [...table.rows.values()].sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
-  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  const columns = [...new Set([...(COLUMNS[table.name] ?? []), ...rows.flatMap((row) => Object.keys(row))])];
   const form = FORMS[table.name];
 
   if (rows.length === 0) {
@@ -143,7 +150,7 @@ function addTable(name) {
     element.className = 'rows';
     document.getElementById('other-tables').appendChild(section);
   }
-  element.replaceChildren(Object.assign(document.createElement('p'), { className: 'empty', textContent: 'Loading…' }));
+  element.replaceChildren(Object.assign(document.createElement('p'), { className: 'loading', textContent: 'Loading…' }));
   const table = { name, rows: new Map(), reloading: 0, pending: null, element };
   tables.set(name, table);
   return table;

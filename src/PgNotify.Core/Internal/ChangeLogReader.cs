@@ -128,7 +128,7 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
             PgChange? change;
             try
             {
-                change = PgChangePayload.Parse(payload, now).Change;
+                change = PgChangePayload.Parse(payload, now, position).Change;
             }
             catch (FormatException)
             {

@@ -21,8 +21,9 @@ internal sealed class PgChangeLog(PgNotifyConnections connections, TimeProvider 
         while (after < through)
         {
             var batch = new List<PgChange>(ReplayBatchSize);
+            var last = after;
             await using (var command = connections.Side.CreateCommand(
-                "SELECT payload FROM pgnotify.change_log WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3"))
+                "SELECT position, payload FROM pgnotify.change_log WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3"))
             {
                 command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
                 command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = through });
@@ -30,14 +31,15 @@ internal sealed class PgChangeLog(PgNotifyConnections connections, TimeProvider 
                 await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    if (PgChangePayload.Parse(reader.GetString(0), time.GetUtcNow()).Change is { } change)
+                    last = reader.GetInt64(0);
+                    if (PgChangePayload.Parse(reader.GetString(1), time.GetUtcNow(), last).Change is { } change)
                     {
                         batch.Add(change);
                     }
                 }
             }
 
-            if (batch.Count == 0)
+            if (last == after)
             {
                 yield break;
             }
@@ -47,7 +49,7 @@ internal sealed class PgChangeLog(PgNotifyConnections connections, TimeProvider 
                 yield return change;
             }
 
-            after = batch[^1].Position ?? through;
+            after = last;
         }
     }
 

@@ -7,7 +7,7 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
 {
     /// <summary>Parses the trigger's JSON payload.</summary>
     /// <exception cref="FormatException">The payload is not one PgNotify's trigger writes.</exception>
-    public static PgChangePayload Parse(string payload, DateTimeOffset receivedAt)
+    public static PgChangePayload Parse(string payload, DateTimeOffset receivedAt, long? position = null)
     {
         JsonDocument doc;
         try
@@ -55,7 +55,7 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
                 OptionalInt64(root, "xid") ?? 0,
                 OptionalInt64(root, "seq") ?? 0,
                 root.TryGetProperty("ts", out var ts) && ts.ValueKind == JsonValueKind.String && ts.TryGetDateTimeOffset(out var stamp) ? stamp : null,
-                OptionalInt64(root, "pos"),
+                position ?? OptionalInt64(root, "pos"),
                 receivedAt);
             return new PgChangePayload(change, null);
         }

@@ -1,0 +1,139 @@
+using PgNotify.Tests.Infrastructure;
+
+namespace PgNotify.Tests.Lossless;
+
+/// <summary>Clients resume from the last position they saw, over real sockets.</summary>
+public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task Welcome_SaysLossless_AndChangeFramesCarryIncreasingPositions()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configure: o => o.LosslessDelivery = true);
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), expectWelcome: false);
+
+        var welcome = await socket.ReceiveAsync();
+        welcome.GetProperty("lossless").GetBoolean().Should().BeTrue();
+        await socket.ReceiveTypeAsync("subscribed");
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a'), (2, 'b')");
+
+        var first = (await socket.ReceiveAsync()).GetProperty("position").GetInt64();
+        var second = (await socket.ReceiveAsync()).GetProperty("position").GetInt64();
+        second.Should().BeGreaterThan(first);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Reconnect_WithLastPosition_GetsExactlyWhatItMissed_ThenLiveChanges(bool sinceInQuery)
+    {
+        var table = await db.CreateTableAsync();
+        var other = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table, other], configure: o => o.LosslessDelivery = true);
+
+        long last;
+        await using (var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table)))
+        {
+            await socket.ReceiveTypeAsync("subscribed");
+            await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'seen' FROM generate_series(1, 10) g");
+            for (var i = 1; i <= 10; i++)
+            {
+                (await socket.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(i);
+            }
+
+            await db.ExecuteAsync($"INSERT INTO {t} VALUES (11, 'seen too')");
+            last = (await socket.ReceiveAsync()).GetProperty("position").GetInt64();
+        }
+
+        // While the client is away: its table changes, and another table it does not want changes too.
+        await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'missed' FROM generate_series(12, 30) g");
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(other)} VALUES (1, 'not subscribed')");
+        await db.ExecuteAsync($"UPDATE {t} SET name = 'missed update' WHERE id = 5");
+
+        await using var resumed = sinceInQuery
+            ? await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={last}"))
+            : await TestSocket.ConnectAsync(host.SocketUri());
+        if (!sinceInQuery)
+        {
+            await resumed.SendJsonAsync(new { type = "subscribe", id = "resume", tables = new[] { table }, since = last });
+        }
+
+        (await resumed.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+        var ids = new List<(string, int)>();
+        for (var i = 0; i < 20; i++)
+        {
+            var frame = await resumed.ReceiveAsync();
+            frame.GetProperty("type").GetString().Should().Be("change");
+            frame.GetProperty("position").GetInt64().Should().BeGreaterThan(last);
+            ids.Add((frame.GetProperty("operation").GetString()!, frame.GetProperty("data").GetProperty("id").GetInt32()));
+        }
+
+        ids.Should().Equal(Enumerable.Range(12, 19).Select(i => ("INSERT", i)).Append(("UPDATE", 5)));
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (31, 'live')");
+        (await resumed.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(31, "no duplicate and no gap at the switch to live");
+    }
+
+    [Fact]
+    public async Task Resume_WhileChangesKeepComing_HasNoGapAndNoDuplicateAtTheSwitchover()
+    {
+        var table = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configure: o => o.LosslessDelivery = true);
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (0, 'before')");
+        var start = await db.ScalarAsync<long>("SELECT max(position) FROM pgnotify.change_log");
+
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            var i = 1;
+            while (!stop.IsCancellationRequested && i <= 3000)
+            {
+                await db.ExecuteAsync($"INSERT INTO {t} VALUES ($1, 'x')", i++);
+            }
+
+            return i - 1;
+        });
+
+        await Task.Delay(300); // resume in the middle of the stream, with a backlog to replay and live changes arriving
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={start}"));
+        await socket.ReceiveTypeAsync("subscribed");
+        await Task.Delay(300);
+        await stop.CancelAsync();
+        var written = await writer;
+
+        var received = new List<int>();
+        while (received.Count < written)
+        {
+            received.Add((await socket.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32());
+        }
+
+        received.Should().Equal(Enumerable.Range(1, written));
+    }
+
+    [Fact]
+    public async Task PositionOlderThanRetention_GetsResync()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configure: o =>
+        {
+            o.LosslessDelivery = true;
+            o.ChangeLogMaxRows = 5;
+            o.MaintenanceInterval = TimeSpan.FromMilliseconds(200);
+        });
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, 'x' FROM generate_series(1, 50) g");
+        var first = await db.ScalarAsync<long>("SELECT min(position) FROM pgnotify.change_log") - 1;
+        await ChangeStreamExtensions.WaitUntilAsync(() => db.ScalarAsync<long>("SELECT pruned_through FROM pgnotify.change_log_state").GetAwaiter().GetResult() > first + 10,
+            because: "the listener prunes the log down to its last 5 changes");
+
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={first}"));
+        await socket.ReceiveTypeAsync("subscribed");
+        var resync = await socket.ReceiveAsync();
+        resync.GetProperty("type").GetString().Should().Be("resync");
+        resync.GetProperty("reason").GetString().Should().Be("position_expired");
+
+        // The socket stays subscribed and live.
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (51, 'live')");
+        (await socket.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(51);
+    }
+}
