@@ -17,6 +17,13 @@ export PGNOTIFY_TEST_CONNECTION="${PGNOTIFY_TEST_CONNECTION:-$PG_CONNECTION}"
 export PGNOTIFY_TEST_STOP_COMMAND="${PGNOTIFY_TEST_STOP_COMMAND:-bash '$ROOT/scripts/pg.sh' stop}"
 export PGNOTIFY_TEST_START_COMMAND="${PGNOTIFY_TEST_START_COMMAND:-bash '$ROOT/scripts/pg.sh' start}"
 
+# pgbouncer, for the test that PgNotify refuses transaction pooling (Debian's package; it runs as `postgres`).
+if [ ! -x /usr/sbin/pgbouncer ] && [ "$(id -u)" -eq 0 ]; then
+  echo "test.sh: installing Debian's pgbouncer" >&2
+  (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) >/dev/null 2>&1 \
+    || echo "test.sh: could not install pgbouncer; its test will be reported as skipped" >&2
+fi
+
 status=0
 dotnet test "$ROOT/PgNotify.sln" -c Release --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS/dotnet" || status=$?
 

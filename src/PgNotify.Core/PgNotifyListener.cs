@@ -45,6 +45,7 @@ public sealed partial class PgNotifyListener : BackgroundService
     private double _queueUsage = double.NaN;
     private long _deliveredPosition;
     private readonly ChangeLogReader _changeLogReader = new();
+    private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal PgNotifyListener(
         IOptions<PgNotifyOptions> options,
@@ -94,6 +95,14 @@ public sealed partial class PgNotifyListener : BackgroundService
     public long DeliveredPosition => Volatile.Read(ref _deliveredPosition);
 
     /// <summary>
+    /// With lossless delivery, completes once the change log is settled up to where it stood when the listener started,
+    /// so that every position at or below <see cref="DeliveredPosition"/> can be replayed from the log.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the listener has caught up.</returns>
+    public Task WaitUntilCaughtUpAsync(CancellationToken cancellationToken = default) => _caughtUp.Task.WaitAsync(cancellationToken);
+
+    /// <summary>
     /// Completes when the listener is listening: from then on, every committed change of a watched table is received.
     /// </summary>
     /// <param name="cancellationToken">Stops waiting.</param>
@@ -116,6 +125,15 @@ public sealed partial class PgNotifyListener : BackgroundService
     /// <returns>A task that completes once the listener has started.</returns>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await RefuseTransactionPoolerAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            Log.InstallDeferred(_logger, ex);
+        }
+
         if (_options.InstallTriggers)
         {
             try
@@ -192,9 +210,17 @@ public sealed partial class PgNotifyListener : BackgroundService
         await using (connection.ConfigureAwait(false))
         {
             connection.Notification += OnNotification;
+            var backend = await BackendPidAsync(connection, stoppingToken).ConfigureAwait(false);
             await using (var listen = new NpgsqlCommand("LISTEN " + QuoteIdentifier(_options.Channel), connection))
             {
                 await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+            }
+
+            // Through a pooler in transaction mode each statement may run on another server connection, and the
+            // LISTEN stays behind on one that others use: notifications would silently go nowhere.
+            if (await BackendPidAsync(connection, stoppingToken).ConfigureAwait(false) != backend)
+            {
+                throw new InvalidOperationException(TransactionPoolerMessage);
             }
 
             if (_options.LosslessDelivery)
@@ -340,10 +366,12 @@ public sealed partial class PgNotifyListener : BackgroundService
     private async Task DispatchFromLogAsync(CancellationToken stoppingToken)
     {
         var attempt = 0;
+        var first = true;
         while (true)
         {
             // Wake on a notification or a reconnect marker, or after the poll interval (holes settle, missed wake-ups).
-            if (!_inbox.Reader.TryPeek(out _))
+            // The first read is at once: what the log held at startup must be settled before clients resume.
+            if (!first && !_inbox.Reader.TryPeek(out _))
             {
                 var wait = _inbox.Reader.WaitToReadAsync(stoppingToken).AsTask();
                 var delay = _changeLogReader.HoleCount > 0 ? TimeSpan.FromMilliseconds(50) : _options.ChangeLogPollInterval;
@@ -384,8 +412,14 @@ public sealed partial class PgNotifyListener : BackgroundService
                     }
 
                     Volatile.Write(ref _deliveredPosition, _changeLogReader.DeliveredThrough);
+                    if (_changeLogReader.CaughtUp)
+                    {
+                        _caughtUp.TrySetResult();
+                    }
                 }
                 while (batch.MoreAvailable);
+
+                first = false;
 
                 attempt = 0;
             }
@@ -476,6 +510,42 @@ public sealed partial class PgNotifyListener : BackgroundService
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    private const string TransactionPoolerMessage =
+        "PgNotify's LISTEN connection runs through a connection pooler in transaction mode (for example pgbouncer with " +
+        "pool_mode = transaction): its statements run on different server connections, so LISTEN cannot work and " +
+        "notifications would be lost. Point PgNotify's connection string directly at PostgreSQL, or at a pooler in session mode.";
+
+    /// <summary>
+    /// Fails the start when the connection string leads to a transaction-mode pooler (see <see cref="TransactionPoolerMessage"/>).
+    /// Directly or through session pooling, a connection keeps its server backend, and a second connection gets another.
+    /// Through transaction pooling, a connection's statements may run on different backends, and an idle connection's
+    /// backend is handed to the next client: either shows.
+    /// </summary>
+    private async Task RefuseTransactionPoolerAsync(CancellationToken cancellationToken)
+    {
+        var first = await _connections.Listener.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (first.ConfigureAwait(false))
+        {
+            var backend = await BackendPidAsync(first, cancellationToken).ConfigureAwait(false);
+            var second = await _connections.Listener.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (second.ConfigureAwait(false))
+            {
+                var other = await BackendPidAsync(second, cancellationToken).ConfigureAwait(false);
+                var again = await BackendPidAsync(first, cancellationToken).ConfigureAwait(false);
+                if (other == backend || again != backend)
+                {
+                    throw new InvalidOperationException(TransactionPoolerMessage);
+                }
+            }
+        }
+    }
+
+    private static async Task<int> BackendPidAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT pg_backend_pid()", connection);
+        return (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
     private async Task InstallAsync(CancellationToken cancellationToken)

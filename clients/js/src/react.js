@@ -19,6 +19,7 @@ export function useWebSocket(url, options = {}) {
       WebSocket: options.WebSocket,
       minDelay: options.minDelay,
       maxDelay: options.maxDelay,
+      maxRequestsPerSecond: options.maxRequestsPerSecond,
       onState: (next) => {
         setState(next);
         callbacks.current.onState?.(next);

@@ -35,6 +35,12 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
 
     public int PendingCount => _pending.Count;
 
+    /// <summary>The highest position visible when the reader started: rows up to it were history, not delivered live.</summary>
+    public long StartupThrough { get; private set; }
+
+    /// <summary>Whether everything up to <see cref="StartupThrough"/> is settled, so the log below the delivered position is complete.</summary>
+    public bool CaughtUp => _started && DeliveredThrough >= StartupThrough;
+
     public int HoleCount => _holes.Count;
 
     /// <summary>Reads what is new and returns the changes that can now be handed out, in order; a gap when the log was pruned past us.</summary>
@@ -211,6 +217,7 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
             max = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 
+        StartupThrough = max;
         DeliveredThrough = Math.Max(0, max - startupWindow);
         _maxSeen = DeliveredThrough;
         await using (var command = new NpgsqlCommand("SELECT position FROM pgnotify.change_log WHERE position > $1 AND position <= $2", connection))

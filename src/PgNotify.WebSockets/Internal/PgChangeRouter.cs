@@ -59,6 +59,8 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public Task WaitUntilListeningAsync(CancellationToken cancellationToken) => _listener.WaitUntilListeningAsync(cancellationToken);
 
+    public Task WaitUntilCaughtUpAsync(CancellationToken cancellationToken) => _listener.WaitUntilCaughtUpAsync(cancellationToken);
+
     public void Register(SocketSession session) => _sessions.TryAdd(session, 0);
 
     public void Unregister(SocketSession session) => _sessions.TryRemove(session, out _);

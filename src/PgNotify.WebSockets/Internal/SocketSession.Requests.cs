@@ -255,12 +255,17 @@ internal sealed partial class SocketSession
         _router.Subscribe(this, subscriptions);
         _metrics.SubscriptionsChanged(added);
 
-        // Acknowledge only once changes flow: the listener must be listening (it may be reconnecting right now).
+        // Acknowledge only once changes flow: the listener must be listening (it may be reconnecting right now), and
+        // a resume needs the log settled up to where it stood when the listener started (right after a restart).
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.SubscribeTimeout);
             await _router.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
+            if (since is not null)
+            {
+                await _router.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

@@ -73,6 +73,13 @@ public sealed class WebHost : IAsyncDisposable
         return new WebHost(app, new Uri(address));
     }
 
+    /// <summary>Wraps an app started elsewhere (for example one that cannot reach its database).</summary>
+    internal static WebHost Wrap(WebApplication app)
+    {
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new WebHost(app, new Uri(address));
+    }
+
     public async ValueTask DisposeAsync()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -1,0 +1,51 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>Reports the listener's connection state and how full PostgreSQL's NOTIFY queue is.</summary>
+internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, double queueUsageDegradedThreshold) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var data = new Dictionary<string, object>
+        {
+            ["state"] = listener.State.ToString(),
+            ["reconnects"] = listener.ReconnectCount,
+        };
+        if (listener.NotifyQueueUsage is { } usage)
+        {
+            data["notify_queue_usage"] = usage;
+        }
+
+        if (listener.DeliveredPosition > 0)
+        {
+            data["delivered_position"] = listener.DeliveredPosition;
+        }
+
+        if (listener.LastError is { } error)
+        {
+            data["last_error"] = error.Message;
+        }
+
+        HealthCheckResult result;
+        if (listener.State != PgListenerState.Listening)
+        {
+            result = new HealthCheckResult(
+                context.Registration.FailureStatus,
+                $"PgNotify's listener is {listener.State.ToString().ToLowerInvariant()}: changes are not being received.",
+                listener.LastError,
+                data);
+        }
+        else if (listener.NotifyQueueUsage is { } fill && fill >= queueUsageDegradedThreshold)
+        {
+            result = HealthCheckResult.Degraded(
+                $"PostgreSQL's NOTIFY queue is {fill:P0} full: some listener of the database is stuck in a long transaction.", data: data);
+        }
+        else
+        {
+            result = HealthCheckResult.Healthy("PgNotify is listening.", data);
+        }
+
+        return Task.FromResult(result);
+    }
+}
