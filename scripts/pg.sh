@@ -18,6 +18,8 @@ PORT="${PGNOTIFY_PG_PORT:-54329}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONNECTION="Host=127.0.0.1;Port=${PORT};Username=postgres;Database=postgres"
 
+STATE="/tmp/pgnotify-pg-${PORT}.datadir"   # which cluster `stop` stopped, so `start` brings back the same one
+
 log() { printf 'pg.sh: %s\n' "$*" >&2; }
 
 find_bindir() {
@@ -78,8 +80,14 @@ start() {
     return 0
   fi
   local base data
-  base="$(choose_base)"
-  data="$base/data"
+  if [ -f "$STATE" ] && [ -f "$(cat "$STATE")/PG_VERSION" ]; then
+    # Started again after `stop` (the restart tests do this): the same cluster, even from another checkout.
+    data="$(cat "$STATE")"
+    base="$(dirname "$data")"
+  else
+    base="$(choose_base)"
+    data="$base/data"
+  fi
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising a cluster in $data"
     as_owner "$BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$base/initdb.log" 2>&1 \
@@ -97,6 +105,7 @@ CONF
   fi
   as_owner "$BIN/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 start >/dev/null \
     || { tail -n 50 "$base/server.log" >&2; exit 1; }
+  rm -f "$STATE"
   log "running on 127.0.0.1:${PORT} (data: $data)"
   echo "$CONNECTION"
 }
@@ -110,6 +119,7 @@ stop() {
   if ! is_ready; then log "not running"; return 0; fi
   local data; data="$(running_data_dir)"
   as_owner "$BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  echo "$data" >"$STATE"
   log "stopped"
 }
 

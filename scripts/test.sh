@@ -41,7 +41,11 @@ done
 for extra in "$ROOT"/scripts/test.d/*.sh; do
   [ -f "$extra" ] || continue
   # Each extra suite prints its own `N passed, N failed, N skipped` as its last line.
-  out="$(bash "$extra" 2>&1 | tee /dev/stderr | tail -n 1)" || status=1
+  # (Not `tee /dev/stderr`: when stderr is a file, tee reopens it at offset 0 and overwrites the log with NULs.)
+  suite_log="$RESULTS/$(basename "$extra" .sh).log"
+  bash "$extra" >"$suite_log" 2>&1 || status=1
+  cat "$suite_log" >&2
+  out="$(tail -n 1 "$suite_log")"
   read -r p f s < <(printf '%s' "$out" | sed -E 's/^[^0-9]*([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
   if [[ "$p" =~ ^[0-9]+$ && "$f" =~ ^[0-9]+$ && "$s" =~ ^[0-9]+$ ]]; then
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
