@@ -53,8 +53,10 @@ INSERT INTO pgnotify.change_log_state (id) VALUES (1) ON CONFLICT (id) DO NOTHIN
 -- pgnotify.change_log and NOTIFY only wakes listeners), then the names of columns to leave out of the payload.
 -- Payload: {"v":1,"schema","table","op","xid","seq","ts","data","old"}; "seq" counts the changes of one transaction,
 -- so PostgreSQL's folding of identical notifications inside a transaction never merges two real changes.
+-- SECURITY DEFINER: writers need no rights on the pgnotify schema (the function writes its tables as their owner);
+-- the fixed search_path keeps that safe.
 CREATE OR REPLACE FUNCTION pgnotify.notify_change() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     v_channel text := TG_ARGV[0];
     v_log boolean := TG_ARGV[1] = 'log';

@@ -199,7 +199,7 @@ internal sealed class LeanClient : IDisposable
                 continue;
             }
 
-            if (reader.CurrentDepth == 0 && reader.ValueTextEquals("type"u8))
+            if (reader.CurrentDepth == 1 && reader.ValueTextEquals("type"u8))
             {
                 reader.Read();
                 if (reader.ValueTextEquals("subscribed"u8))
@@ -224,11 +224,11 @@ internal sealed class LeanClient : IDisposable
                 reader.Read();
                 sent = reader.GetInt64();
             }
-            else if (reader.CurrentDepth == 0 && (reader.ValueTextEquals("data"u8) || reader.ValueTextEquals("old"u8)))
+            else if (reader.CurrentDepth == 1 && (reader.ValueTextEquals("data"u8) || reader.ValueTextEquals("old"u8)))
             {
                 continue; // descend into the row
             }
-            else if (reader.CurrentDepth > 0 && seq >= 0 && sent != 0)
+            else if (reader.CurrentDepth > 1 && seq >= 0 && sent != 0)
             {
                 break; // both found: skip the rest (the 100 KB pad)
             }

@@ -23,6 +23,10 @@ var outDir = Arg("--out") ?? Path.Combine(AppContext.BaseDirectory, "results");
 var hostDll = Arg("--host") ?? throw new ArgumentException("--host <path to PgNotify.Bench.Host.dll> is required");
 var runner = new Runner(connectionString, hostDll, seconds);
 
+// Warm-up (not recorded): JIT the clients' receive path so the first measured run is not charged for it.
+Console.Error.WriteLine("--- warm-up (not recorded)");
+await new Runner(connectionString, hostDll, 3).RunAsync(new Scenario("warmup", 50, 1_000, 1), "floor");
+
 var results = new List<RunResult>();
 foreach (var name in scenarioNames)
 {
@@ -80,11 +84,19 @@ internal sealed record Scenario(string Name, int Sockets, double Rate, int Write
         "L" => [new("L", 100, 500, 2)],
         "F" => [new("F", 1_000, 100, 1)],
         "S" => [new("S", 100, 2_000, 4)],
-        "I" => [new("I", 10, 0, 4, Batch: 200)],
+        "I" => [new("I20k", 10, 20_000, 2, Batch: 200), new("I", 10, 0, 4, Batch: 200)],
         "B" => [new("B", 20, 20, 1, Pad: 100 * 1024)],
-        "D" => [new("D5k", 5_000, 0, 0, Idle: true), new("D20k", 20_000, 0, 0, Idle: true)],
+        "D" => [new("D5k", 5_000, 0, 0, Idle: true), new("D20k", Math.Min(20_000, OpenFileLimit() - 500), 0, 0, Idle: true)],
         _ => throw new ArgumentException($"unknown scenario {name}"),
     };
+
+    /// <summary>The soft "Max open files" of this process (the host inherits it): each socket is one descriptor on each side.</summary>
+    private static int OpenFileLimit()
+    {
+        var line = File.ReadLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        var value = line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
+        return value == "unlimited" ? int.MaxValue : int.Parse(value);
+    }
 }
 
 internal sealed class RunResult
@@ -136,6 +148,11 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         await ResetTableAsync();
         var paced = scenario.Rate > 0;
         var rows = paced ? (long)(scenario.Rate * seconds) : 0;
+        if (paced && scenario.Batch > 1)
+        {
+            rows = rows / scenario.Batch * scenario.Batch;
+        }
+
         var hostArgs = $"--mode {mode} --port {Port} --connection \"{connectionString}\"";
         if (mode == "floor")
         {
@@ -245,7 +262,6 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             writer1 = ProcStat.Read(writer.Pid).CpuSeconds;
             committed = long.Parse(done[1]);
             result.WriteSeconds = double.Parse(done[3]);
-            writer.WriteLine("exit");
         }
 
         // Drain: wait until every socket has every row, or until nothing arrives for 5 s.
@@ -282,6 +298,7 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         result.PostgresCpuSeconds = ProcStat.PostgresCpuSeconds() - pg0;
         result.MachineBusySeconds = ProcStat.MachineBusySeconds() - machine0;
         result.WriterCpuSeconds = writer1;
+        writer?.WriteLine("exit");
         writer?.Dispose();
 
         result.RowsCommitted = committed;
@@ -357,6 +374,11 @@ internal sealed class Child : IDisposable
             lock (_lines)
             {
                 _lines.Add(e.Data);
+            }
+
+            if (e.Data.Contains("warn", StringComparison.Ordinal) || e.Data.Contains("fail", StringComparison.Ordinal) || e.Data.StartsWith("      ", StringComparison.Ordinal))
+            {
+                Console.Error.WriteLine("    [child] " + e.Data.Trim());
             }
 
             _signal.Release();

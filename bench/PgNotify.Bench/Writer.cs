@@ -79,6 +79,22 @@ internal static class Writer
             while (Stopwatch.GetTimestamp() < deadline)
             {
                 var first = Interlocked.Add(ref next, batch) - batch;
+                if (rate > 0)
+                {
+                    // Paced batches: the batch holding row `first` starts at the row's scheduled time.
+                    if (first >= rows)
+                    {
+                        Interlocked.Add(ref next, -batch);
+                        return;
+                    }
+
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), start + (long)(first * interval));
+                    if (wait > TimeSpan.FromMilliseconds(1))
+                    {
+                        await Task.Delay(wait);
+                    }
+                }
+
                 firstParam.TypedValue = first;
                 sentParam.TypedValue = Stopwatch.GetTimestamp();
                 await command.ExecuteNonQueryAsync();
@@ -86,9 +102,11 @@ internal static class Writer
             }
         }
 
-        await Task.WhenAll(connections.Select(c => Task.Run(() => rate > 0 ? PacedAsync(c) : BatchedAsync(c))));
+        await Task.WhenAll(connections.Select(c => Task.Run(() => batch > 1 ? BatchedAsync(c) : PacedAsync(c))));
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         Console.WriteLine($"DONE {committed} {Interlocked.Read(ref next)} {seconds:F3}");
+        // Keep the backends until the driver has read PostgreSQL's CPU time (an exited backend's time is gone).
+        Console.ReadLine();
         foreach (var connection in connections)
         {
             await connection.DisposeAsync();

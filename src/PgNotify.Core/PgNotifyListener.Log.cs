@@ -40,10 +40,10 @@ public sealed partial class PgNotifyListener
             Message = "PgNotify's inbox was full and {Dropped} notification(s) were dropped (raise PgNotify:InboxCapacity, or find what slows the dispatcher). Consumers are told of the gap.")]
         public static partial void InboxOverflow(ILogger logger, long dropped);
 
-        [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "PgNotify's maintenance (pruning pgnotify.large_payload) failed; it will try again.")]
+        [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "PgNotify's maintenance (pruning pgnotify.large_payload and pgnotify.change_log) failed; it will try again.")]
         public static partial void MaintenanceFailed(ILogger logger, Exception exception);
 
-        [LoggerMessage(EventId = 1011, Level = LogLevel.Debug, Message = "PgNotify pruned {Count} old oversized change(s).")]
+        [LoggerMessage(EventId = 1011, Level = LogLevel.Debug, Message = "PgNotify pruned {Count} old row(s) from pgnotify.large_payload and pgnotify.change_log.")]
         public static partial void Pruned(ILogger logger, int count);
 
         [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "PgNotify's listener stopped.")]
@@ -65,6 +65,14 @@ public sealed partial class PgNotifyListener
 
         [LoggerMessage(EventId = 1018, Level = LogLevel.Trace, Message = "PgNotify read the change log: {Count} change(s) ready, delivered through {Position}, {Pending} waiting, {Holes} hole(s).")]
         public static partial void ChangeLogRead(ILogger logger, int count, long position, int pending, int holes);
+
+        [LoggerMessage(EventId = 1019, Level = LogLevel.Warning,
+            Message = "PgNotify has LosslessDelivery on, but a trigger on channel '{Channel}' sends whole payloads (live mode): those changes are not in the change log and are not delivered. Re-enable the table with lossless => true (InstallTriggers does it at startup).")]
+        public static partial void LiveTriggerWhileLossless(ILogger logger, string channel);
+
+        [LoggerMessage(EventId = 1020, Level = LogLevel.Warning,
+            Message = "PgNotify has LosslessDelivery off, but a trigger on channel '{Channel}' writes to the change log (lossless mode): those changes are not delivered. Turn PgNotify:LosslessDelivery on, or re-enable the table with lossless => false.")]
+        public static partial void LosslessTriggerWhileLive(ILogger logger, string channel);
 
         [LoggerMessage(EventId = 1014, Level = LogLevel.Trace, Message = "PgNotify is probing its listening connection on {Channel}.")]
         public static partial void Probing(ILogger logger, string channel);

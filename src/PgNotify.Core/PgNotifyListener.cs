@@ -44,6 +44,7 @@ public sealed partial class PgNotifyListener : BackgroundService
     private bool _installed;
     private double _queueUsage = double.NaN;
     private long _deliveredPosition;
+    private bool _warnedLiveTrigger;
     private readonly ChangeLogReader _changeLogReader = new();
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -335,6 +336,17 @@ public sealed partial class PgNotifyListener : BackgroundService
                 continue;
             }
 
+            if (parsed.IsWakeUp)
+            {
+                if (!_warnedLiveTrigger)
+                {
+                    _warnedLiveTrigger = true;
+                    Log.LosslessTriggerWhileLive(_logger, _options.Channel);
+                }
+
+                continue;
+            }
+
             var change = parsed.Change;
             if (parsed.LargePayloadId is { } id)
             {
@@ -386,8 +398,14 @@ public sealed partial class PgNotifyListener : BackgroundService
                 return;
             }
 
-            while (_inbox.Reader.TryRead(out _))
+            while (_inbox.Reader.TryRead(out var wake))
             {
+                if (wake is not null && !wake.StartsWith("{\"v\":1,\"wake\":", StringComparison.Ordinal) && !_warnedLiveTrigger)
+                {
+                    // A full payload: some table's trigger is in live mode, and its changes are not in the log.
+                    _warnedLiveTrigger = true;
+                    Log.LiveTriggerWhileLossless(_logger, _options.Channel);
+                }
             }
 
             Interlocked.Exchange(ref _inboxDropped, 0);
@@ -552,10 +570,12 @@ public sealed partial class PgNotifyListener : BackgroundService
     {
         var installer = new PgNotifyInstaller(_connections.Side);
         await installer.InstallAsync(cancellationToken).ConfigureAwait(false);
+        // Excluded columns are matched by table, not by spelling: "profiles" and "public.profiles" are one table.
+        var exclusions = _options.ExcludedColumns.ToDictionary(e => PgTableName.Parse(e.Key), e => e.Value);
         foreach (var text in _options.Tables)
         {
             var table = PgTableName.Parse(text);
-            _options.ExcludedColumns.TryGetValue(text, out var excluded);
+            exclusions.TryGetValue(table, out var excluded);
             try
             {
                 await installer.EnableTableAsync(table, _options.Channel, excluded, _options.LosslessDelivery, cancellationToken).ConfigureAwait(false);

@@ -60,7 +60,10 @@ public sealed class PgNotifyOptions
     /// <summary>How long changes stay in <c>pgnotify.change_log</c> for resuming clients. Default: 24 hours.</summary>
     public TimeSpan ChangeLogRetention { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>The most changes <c>pgnotify.change_log</c> keeps, whatever their age. Default: 1,000,000 changes.</summary>
+    /// <summary>
+    /// The most changes <c>pgnotify.change_log</c> keeps, whatever their age, counted in positions below the newest
+    /// (enforced at each <see cref="MaintenanceInterval"/>). Default: 1,000,000 changes.
+    /// </summary>
     public long ChangeLogMaxRows { get; set; } = 1_000_000;
 
     /// <summary>
@@ -88,8 +91,9 @@ public sealed class PgNotifyOptions
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// After this long without traffic the listener probes its connection with a query, so a dead or half-open
-    /// connection is found within <see cref="HealthCheckInterval"/> + <see cref="HealthCheckTimeout"/>. Default: 5 seconds.
+    /// How often the listener probes its connection with a query (on a fixed schedule, traffic or not), so a dead or
+    /// half-open connection is found within <see cref="HealthCheckInterval"/> + <see cref="HealthCheckTimeout"/>; the
+    /// probe also reads <c>pg_notification_queue_usage()</c>. Default: 5 seconds.
     /// </summary>
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -102,6 +106,6 @@ public sealed class PgNotifyOptions
     /// </summary>
     public TimeSpan LargePayloadRetention { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>How often the listener prunes <c>pgnotify.large_payload</c>. Default: 5 minutes.</summary>
+    /// <summary>How often the listener prunes <c>pgnotify.large_payload</c> and <c>pgnotify.change_log</c>. Default: 5 minutes.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
 }

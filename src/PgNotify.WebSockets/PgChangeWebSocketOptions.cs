@@ -33,8 +33,9 @@ public sealed class PgChangeWebSocketOptions
     public int MaxSubscriptionsPerSocket { get; set; } = 100;
 
     /// <summary>
-    /// Requests a socket may send per second (a token bucket of this size, refilled each second). Requests beyond it are
-    /// ignored with a <c>rate_limited</c> error; a client sending ten times the limit within a second is closed with 1008.
+    /// Requests a socket may send per second (a token bucket of this size, refilled continuously). Requests beyond it are
+    /// ignored; the first of a burst is answered with a <c>rate_limited</c> error. A client whose requests keep being
+    /// refused (more than ten times the limit in a row, with no token refilled in between) is closed with 1008.
     /// Default: 20 requests per second.
     /// </summary>
     public int MaxMessagesPerSecond { get; set; } = 20;

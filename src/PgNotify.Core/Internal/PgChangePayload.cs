@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace PgNotify.Internal;
 
 /// <summary>A notification payload as the trigger wrote it: a whole change, or a reference to a parked large one.</summary>
-internal readonly record struct PgChangePayload(PgChange? Change, long? LargePayloadId)
+internal readonly record struct PgChangePayload(PgChange? Change, long? LargePayloadId, bool IsWakeUp = false)
 {
     /// <summary>Parses the trigger's JSON payload.</summary>
     /// <exception cref="FormatException">The payload is not one PgNotify's trigger writes.</exception>
@@ -30,6 +30,11 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
             if (!root.TryGetProperty("v", out var version) || version.ValueKind != JsonValueKind.Number || version.GetInt32() != 1)
             {
                 throw new FormatException("The notification payload has no supported version (\"v\":1).");
+            }
+
+            if (root.TryGetProperty("wake", out var wake) && wake.ValueKind == JsonValueKind.Number)
+            {
+                return new PgChangePayload(null, null, IsWakeUp: true);
             }
 
             if (root.TryGetProperty("ref", out var reference) && reference.ValueKind == JsonValueKind.Number)

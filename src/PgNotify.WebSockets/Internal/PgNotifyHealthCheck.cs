@@ -22,7 +22,7 @@ internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, double queu
             data["delivered_position"] = listener.DeliveredPosition;
         }
 
-        if (listener.LastError is { } error)
+        if (listener.State != PgListenerState.Listening && listener.LastError is { } error)
         {
             data["last_error"] = error.Message;
         }

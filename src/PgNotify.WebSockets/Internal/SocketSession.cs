@@ -79,7 +79,7 @@ internal sealed partial class SocketSession
         var writer = Task.Run(() => WriteLoopAsync(linked.Token), CancellationToken.None);
         try
         {
-            EnqueueControl(Frames.Welcome(_router.Lossless));
+            EnqueueControl(Frames.Welcome(_router.Lossless), "welcome");
             if (initialTables.Count > 0 || initialSince is not null)
             {
                 if (initialTables.Count == 0)

@@ -141,6 +141,41 @@ public sealed class InstallerTests(PostgresFixture db) : IClassFixture<PostgresF
         (await Installer.GetEnabledTablesAsync()).Should().NotContain(e => e.Table.Name == table);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WriterWithoutRightsOnThePgnotifySchema_CanStillWrite_AndItsChangesArrive(bool lossless)
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        var role = PostgresFixture.NewName("writer");
+        await db.ExecuteAsync($"CREATE ROLE {role}");
+        await db.ExecuteAsync($"GRANT USAGE ON SCHEMA public TO {role}");
+        await db.ExecuteAsync($"GRANT INSERT ON {PostgresFixture.Quote(table)} TO {role}");
+        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = lossless);
+
+        // An oversized row too: in live mode it is parked in pgnotify.large_payload, which the writer cannot touch itself.
+        var big = new string('x', 9_000);
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        {
+            await using (var setRole = new NpgsqlCommand($"SET ROLE {role}", connection))
+            {
+                await setRole.ExecuteNonQueryAsync();
+            }
+
+            await using (var insert = new NpgsqlCommand($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'small'), (2, $1)", connection))
+            {
+                insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = big });
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            await using var reset = new NpgsqlCommand("RESET ROLE", connection);
+            await reset.ExecuteNonQueryAsync();
+        }
+
+        var changes = await host.Changes.NextChangesAsync(2);
+        changes.Select(c => c.Data!.Value.GetProperty("body").GetString()).Should().Equal("small", big);
+    }
+
     private async Task<string> PsqlFileAsync(string file, params string[] args)
     {
         var cs = new NpgsqlConnectionStringBuilder(db.ConnectionString);

@@ -155,6 +155,18 @@ public sealed class ListenerDeliveryTests(PostgresFixture db) : IClassFixture<Po
     }
 
     [Fact]
+    public async Task ExcludedColumns_KeyedByAnotherSpellingOfTheTable_StillExcluded()
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, password_hash text");
+        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+            o => o.ExcludedColumns["public." + table] = ["password_hash"]);
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'secret-hash')");
+
+        (await host.Changes.NextChangeAsync()).Data!.Value.TryGetProperty("password_hash", out _).Should().BeFalse();
+    }
+
+    [Fact]
     public async Task ColumnTypes_ArriveAsJsonValues()
     {
         var (host, table) = await StartAsync("id int PRIMARY KEY, amount numeric, flag boolean, tags text[], meta jsonb, at timestamptz, nothing text");
