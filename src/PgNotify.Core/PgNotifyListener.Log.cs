@@ -37,7 +37,7 @@ public sealed partial class PgNotifyListener
         public static partial void LargePayloadFetchFailed(ILogger logger, long id, double delayMs, Exception exception);
 
         [LoggerMessage(EventId = 1009, Level = LogLevel.Warning,
-            Message = "PgNotify's inbox was full and {Dropped} notification(s) were dropped (raise PgNotify:InboxCapacity, or find what slows the dispatcher). Consumers are told of the gap.")]
+            Message = "PgNotify's inbox was full and {Dropped} notification(s) were dropped (raise PgNotify:InboxCapacity, or find what slows the dispatcher). Consumers are told of the gap. (At most once a second while it lasts.)")]
         public static partial void InboxOverflow(ILogger logger, long dropped);
 
         [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "PgNotify's maintenance (pruning pgnotify.large_payload and pgnotify.change_log) failed; it will try again.")]

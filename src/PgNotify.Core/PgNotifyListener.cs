@@ -45,6 +45,8 @@ public sealed partial class PgNotifyListener : BackgroundService
     private double _queueUsage = double.NaN;
     private long _deliveredPosition;
     private bool _warnedLiveTrigger;
+    private long _overflowDropped;
+    private DateTimeOffset _overflowReportedAt = DateTimeOffset.MinValue;
     private readonly ChangeLogReader _changeLogReader = new();
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -309,15 +311,20 @@ public sealed partial class PgNotifyListener : BackgroundService
             return;
         }
 
-        await foreach (var payload in _inbox.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        while (true)
         {
-            var now = _time.GetUtcNow();
-            var dropped = Interlocked.Exchange(ref _inboxDropped, 0);
-            if (dropped > 0)
+            if (!_inbox.Reader.TryRead(out var payload))
             {
-                Log.InboxOverflow(_logger, dropped);
-                PublishGap(PgChangeGapReason.ListenerOverflow, dropped, now);
+                if (!await WaitForInboxAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                continue;
             }
+
+            var now = _time.GetUtcNow();
+            ReportOverflow(now, flush: false);
 
             if (payload is null)
             {
@@ -461,6 +468,48 @@ public sealed partial class PgNotifyListener : BackgroundService
             }
         }
     }
+
+    /// <summary>
+    /// Waits for the next notification. While dropped notifications are waiting to be reported, it waits at most until
+    /// their report is due, then reports them: a drop is always followed by a gap, even if nothing else arrives.
+    /// </summary>
+    /// <returns><see langword="false"/> when the inbox is completed (the listener stopped).</returns>
+    private async Task<bool> WaitForInboxAsync()
+    {
+        var wait = _inbox.Reader.WaitToReadAsync(CancellationToken.None).AsTask();
+        if (_overflowDropped == 0 && Interlocked.Read(ref _inboxDropped) == 0)
+        {
+            return await wait.ConfigureAwait(false);
+        }
+
+        var due = _overflowReportedAt + OverflowReportInterval - _time.GetUtcNow();
+        if (due > TimeSpan.Zero && await Task.WhenAny(wait, Task.Delay(due, _time)).ConfigureAwait(false) == wait)
+        {
+            return await wait.ConfigureAwait(false);
+        }
+
+        ReportOverflow(_time.GetUtcNow(), flush: true);
+        return true;
+    }
+
+    /// <summary>
+    /// Under sustained overload notifications are dropped on every item: they are reported (one gap, one log line with
+    /// the count) at most once per <see cref="OverflowReportInterval"/>, and always eventually, so an overload does
+    /// not turn into a storm of log lines and resync frames, and no drop goes unreported.
+    /// </summary>
+    private void ReportOverflow(DateTimeOffset now, bool flush)
+    {
+        _overflowDropped += Interlocked.Exchange(ref _inboxDropped, 0);
+        if (_overflowDropped > 0 && (flush || now - _overflowReportedAt >= OverflowReportInterval))
+        {
+            _overflowReportedAt = now;
+            Log.InboxOverflow(_logger, _overflowDropped);
+            PublishGap(PgChangeGapReason.ListenerOverflow, _overflowDropped, now);
+            _overflowDropped = 0;
+        }
+    }
+
+    private static readonly TimeSpan OverflowReportInterval = TimeSpan.FromSeconds(1);
 
     private void PublishGap(PgChangeGapReason reason, long? dropped, DateTimeOffset now)
     {

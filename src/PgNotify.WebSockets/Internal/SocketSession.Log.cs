@@ -14,7 +14,7 @@ internal sealed partial class SocketSession
         public static partial void SlowConsumerClosed(ILogger logger, string socket, int capacity);
 
         [LoggerMessage(EventId = 2103, Level = LogLevel.Warning,
-            Message = "PgNotify socket {Socket} is not reading: its send queue ({Capacity} frames) is full; changes are dropped for it until it catches up, then it gets a resync frame.")]
+            Message = "PgNotify socket {Socket} is not reading: its send queue ({Capacity} frames) is full; changes are dropped for it until it catches up, then it gets a resync frame. (Logged once per socket; the pgnotify.websocket.changes_dropped metric counts every drop.)")]
         public static partial void SlowConsumerLagging(ILogger logger, string socket, int capacity);
 
         [LoggerMessage(EventId = 2104, Level = LogLevel.Error,

@@ -32,7 +32,11 @@ internal sealed partial class SocketSession
     private readonly CancellationTokenSource _aborted = new();
     private int _pendingChanges;
     private int _pendingControl;
+    private bool _resyncQueued;
+    private string _resyncReason = "";
+    private long? _resyncMissed;
     private bool _lagging;
+    private bool _loggedLagging;
     private long _missed;
     private int _closeStatus;
     private string? _closeDescription;
@@ -219,8 +223,10 @@ internal sealed partial class SocketSession
 
             lock (_lagGate)
             {
-                if (!_lagging)
+                if (!_lagging && !_loggedLagging)
                 {
+                    // Once per socket: a socket that keeps falling behind must not become a log storm.
+                    _loggedLagging = true;
                     Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity);
                 }
 
@@ -237,10 +243,26 @@ internal sealed partial class SocketSession
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
     public void EnqueueResync(string reason, long? missed)
     {
-        if (_subscriptions.Count > 0 || Volatile.Read(ref _pendingChanges) > 0)
+        if (_subscriptions.Count == 0 && Volatile.Read(ref _pendingChanges) == 0)
         {
-            EnqueueControl(Frames.Resync(reason, missed), "resync");
+            return;
         }
+
+        // One resync waiting to be sent is enough: later ones add their counts to it instead of asking the client to
+        // reload twice. The frame is built when it is sent.
+        lock (_lagGate)
+        {
+            _resyncReason = reason;
+            _resyncMissed = missed is { } count && _resyncMissed is { } sum ? sum + count : (_resyncQueued ? null : missed);
+            if (_resyncQueued)
+            {
+                return;
+            }
+
+            _resyncQueued = true;
+        }
+
+        EnqueueControl(null, "resync");
     }
 
     /// <summary>Authorizes one change for this socket through the app's hook; a throwing hook withholds the change.</summary>
@@ -273,7 +295,7 @@ internal sealed partial class SocketSession
         }
     }
 
-    private void EnqueueControl(byte[] frame, string type = "control")
+    private void EnqueueControl(byte[]? frame, string type = "control")
     {
         if (Interlocked.Increment(ref _pendingControl) > MaxPendingControlFrames)
         {
@@ -308,8 +330,20 @@ internal sealed partial class SocketSession
                         Interlocked.Decrement(ref _pendingControl);
                     }
 
-                    await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
-                    _metrics.FrameSent(item.Kind == OutboundKind.Change ? "change" : item.Type!, item.Frame!.Length);
+                    var frame = item.Frame;
+                    if (frame is null)
+                    {
+                        // A coalesced resync: built now, with every count added to it while it waited.
+                        lock (_lagGate)
+                        {
+                            frame = Frames.Resync(_resyncReason, _resyncMissed);
+                            _resyncQueued = false;
+                            _resyncMissed = null;
+                        }
+                    }
+
+                    await _socket.SendAsync(frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+                    _metrics.FrameSent(item.Kind == OutboundKind.Change ? "change" : item.Type!, frame.Length);
                     if (item.Timestamp is { } ts)
                     {
                         _metrics.SendLag(_time.GetUtcNow() - ts);
