@@ -126,8 +126,9 @@ internal sealed partial class SocketSession
             }
 
             await _aborted.CancelAsync().ConfigureAwait(false);
-            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived or WebSocketState.Connecting)
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived or WebSocketState.Connecting || !writer.IsCompleted)
             {
+                // Also ends a send stuck on a peer that stopped reading (sends carry no cancellation token).
                 _socket.Abort();
             }
 
@@ -351,7 +352,9 @@ internal sealed partial class SocketSession
                         }
                     }
 
-                    await _socket.SendAsync(frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+                    // No token: a registration per send was a measurable cost (docs/benchmarks.md). A send that must stop
+                    // is stopped by aborting the socket, which RunAsync does when the session ends.
+                    await _socket.SendAsync(frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                     _metrics.FrameSent(item.Kind == OutboundKind.Change ? "change" : item.Type!, frame.Length);
                     if (item.Timestamp is { } ts)
                     {
@@ -387,7 +390,7 @@ internal sealed partial class SocketSession
                     }
 
                     var resync = Frames.Resync("slow_consumer", missed);
-                    await _socket.SendAsync(resync.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+                    await _socket.SendAsync(resync.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                     _metrics.FrameSent("resync", resync.Length);
                 }
             }
