@@ -426,7 +426,7 @@ internal sealed partial class SocketSession
             var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
-                await OnClientCloseAsync(cancellationToken).ConfigureAwait(false);
+                OnClientClose();
                 return;
             }
 
@@ -450,7 +450,7 @@ internal sealed partial class SocketSession
                     var result = await _socket.ReceiveAsync(buffer.AsMemory(length, room), cancellationToken).ConfigureAwait(false);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
-                        await OnClientCloseAsync(cancellationToken).ConfigureAwait(false);
+                        OnClientClose();
                         return;
                     }
 
@@ -490,13 +490,8 @@ internal sealed partial class SocketSession
         }
     }
 
-    private Task OnClientCloseAsync(CancellationToken cancellationToken)
-    {
-        // Answer the client's close (echoing its code) unless we started the close ourselves.
-        RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
-        _ = cancellationToken;
-        return Task.CompletedTask;
-    }
+    /// <summary>Answers the client's close (echoing its code) unless we started the close ourselves.</summary>
+    private void OnClientClose() => RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
 
     private async Task DrainUntilClosedAsync(byte[] scratch, CancellationToken cancellationToken)
     {
