@@ -270,7 +270,7 @@ internal sealed partial class SocketSession
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             Unsubscribe(RequestId.None, tables, acknowledge: false);
-            EndReplay(long.MaxValue, dropBuffered: true);
+            EndReplay(long.MaxValue, dropBuffered: true, subscriptions);
             EnqueueError(id, "unavailable", "The server is not connected to the database right now; try again.");
             return;
         }
@@ -291,10 +291,15 @@ internal sealed partial class SocketSession
         // Everything at or below `through` has already been routed (so it is in the log, settled); everything above it
         // is routed from now on into the replay buffer.
         var through = _router.LastPosition;
-        Volatile.Write(ref _floor, Math.Max(Volatile.Read(ref _floor), after));
+        foreach (var subscription in subscriptions)
+        {
+            // The client has everything through `after`; while the replay runs, live changes wait in the buffer.
+            subscription.ResumedThrough = after;
+        }
+
         if (after < await _router.ChangeLog.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
         {
-            EndReplay(through, dropBuffered: false);
+            EndReplay(through, dropBuffered: false, subscriptions);
             EnqueueResync("position_expired", null);
             return;
         }
@@ -317,19 +322,28 @@ internal sealed partial class SocketSession
             EnqueueLive(Frames.Change(change, buffer), change);
         }
 
-        EndReplay(through, dropBuffered: false);
+        EndReplay(through, dropBuffered: false, subscriptions);
     }
 
-    private void EndReplay(long through, bool dropBuffered)
+    private void EndReplay(long through, bool dropBuffered, IReadOnlyCollection<Subscription> resumed)
     {
         bool overflow;
         lock (_replayGate)
         {
+            // From now on the router may still bring changes the replay sent (it can lag behind the log reader):
+            // the resumed tables skip everything through `through`. Other tables of the socket are not affected.
+            var resumedTables = new HashSet<PgTableName>();
+            foreach (var subscription in resumed)
+            {
+                subscription.ResumedThrough = Math.Max(subscription.ResumedThrough, through);
+                resumedTables.Add(subscription.Table);
+            }
+
             if (!dropBuffered)
             {
                 foreach (var (frame, change) in _replayBuffer)
                 {
-                    if (change.Position is not { } position || position > through)
+                    if (!resumedTables.Contains(change.Table) || change.Position is not { } position || position > through)
                     {
                         EnqueueLive(frame, change);
                     }

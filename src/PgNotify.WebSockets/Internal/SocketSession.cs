@@ -50,7 +50,6 @@ internal sealed partial class SocketSession
     private readonly List<(byte[] Frame, PgChange Change)> _replayBuffer = [];
     private bool _replaying;
     private bool _replayOverflow;
-    private long _floor;
 
     public SocketSession(
         WebSocket socket,
@@ -164,11 +163,6 @@ internal sealed partial class SocketSession
     /// <summary>Queues a change frame (shared bytes). Called by the single fan-out thread only.</summary>
     public void EnqueueChange(byte[] frame, PgChange change)
     {
-        if (change.Position is { } position && position <= Volatile.Read(ref _floor))
-        {
-            return; // the client resumed past this position: it has it already
-        }
-
         if (Volatile.Read(ref _replaying))
         {
             lock (_replayGate)
