@@ -37,9 +37,6 @@ internal sealed partial class SocketSession
     private long? _resyncMissed;
     private bool _lagging;
     private bool _loggedLagging;
-    private long _lastSlowResync;
-    private bool _wakeScheduled;
-    private static readonly TimeSpan SlowConsumerResyncInterval = TimeSpan.FromSeconds(1);
     private long _missed;
     private int _closeStatus;
     private string? _closeDescription;
@@ -319,12 +316,6 @@ internal sealed partial class SocketSession
                         return;
                     }
 
-                    if (item.Kind == OutboundKind.Wake)
-                    {
-                        _wakeScheduled = false;
-                        continue; // only wakes the loop so that a held-back resync is sent
-                    }
-
                     if (item.Kind == OutboundKind.Change)
                     {
                         Interlocked.Decrement(ref _pendingChanges);
@@ -356,25 +347,9 @@ internal sealed partial class SocketSession
                     }
                 }
 
-                // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss;
-                // but not more than once per SlowConsumerResyncInterval, so a client that keeps falling behind is not
-                // asked to reload many times a second (it keeps losing changes meanwhile, and reloads once).
+                // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss.
                 if (Volatile.Read(ref _lagging))
                 {
-                    if (_lastSlowResync != 0 && _time.GetElapsedTime(_lastSlowResync) is var since && since < SlowConsumerResyncInterval)
-                    {
-                        if (!_wakeScheduled)
-                        {
-                            _wakeScheduled = true;
-                            _ = Task.Delay(SlowConsumerResyncInterval - since, _time, cancellationToken)
-                                .ContinueWith(_ => _outbound.Writer.TryWrite(new Outbound(null, null, OutboundKind.Wake)), TaskScheduler.Default);
-                        }
-
-                        continue;
-                    }
-
-                    _wakeScheduled = false;
-                    _lastSlowResync = _time.GetTimestamp();
                     long missed;
                     lock (_lagGate)
                     {
@@ -539,7 +514,6 @@ internal sealed partial class SocketSession
         Change,
         Control,
         Close,
-        Wake,
     }
 
     private readonly record struct Outbound(byte[]? Frame, DateTimeOffset? Timestamp, OutboundKind Kind, string? Type = null);
