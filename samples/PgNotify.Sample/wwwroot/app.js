@@ -74,7 +74,7 @@ function onChange(table, change) {
   render(table, change.data ? keyOf(change.data) : null);
 }
 
-async function reload(table) {
+async function reload(table, attempt = 0) {
   const generation = ++table.reloading;
   table.pending ??= [];
   try {
@@ -85,10 +85,15 @@ async function reload(table) {
     table.pending = null;
     render(table);
   } catch (error) {
-    if (generation === table.reloading) {
-      table.pending = null;
-      showError(error);
+    if (generation !== table.reloading) return;
+    if (attempt < 5) {
+      // Right after the database came back, the host's first query can fail on a connection that died with it:
+      // try again shortly, keeping the changes that arrive meanwhile.
+      setTimeout(() => { if (generation === table.reloading) reload(table, attempt + 1); }, 200 * 2 ** attempt);
+      return;
     }
+    table.pending = null;
+    showError(error);
   }
 }
 
