@@ -147,9 +147,16 @@ internal sealed partial class SocketSession
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
+        catch (OperationCanceledException)
         {
-            // The client went away without answering: nothing more to do.
+            // The client did not answer in time: nothing more to do.
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or ConnectionAbortedException)
+        {
+            // The runtime closed the socket itself after a receive error (e.g. 1007 for invalid UTF-8) and refuses
+            // further reads. Closing the connection at once would make the kernel answer the client's close reply
+            // with a reset, which can wipe our close frame from the client's receive buffer: linger briefly instead.
+            await Task.Delay(TimeSpan.FromMilliseconds(250), _time, CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
