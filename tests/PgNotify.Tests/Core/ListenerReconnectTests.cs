@@ -17,8 +17,7 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
 
         for (var round = 1; round <= 3; round++)
         {
-            var terminated = await db.ScalarAsync<long>(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify listener' AND datname = current_database()) t");
+            var terminated = await db.TerminateListenersAsync();
             terminated.Should().Be(1);
 
             var gap = await host.Changes.NextEventAsync();

@@ -28,18 +28,10 @@ public sealed class ListenerHost : IAsyncDisposable
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole().SetMinimumLevel(Enum.Parse<LogLevel>(Environment.GetEnvironmentVariable("PGNOTIFY_TEST_LOGLEVEL") ?? "Warning"));
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(TestOptions.LogLevel);
         builder.Services.AddPgNotifyCore(options =>
         {
-            options.ConnectionString = connectionString;
-            options.Channel = channel;
-            foreach (var table in tables)
-            {
-                options.Tables.Add(table);
-            }
-
-            options.ReconnectInitialDelay = TimeSpan.FromMilliseconds(100);
-            options.ReconnectMaxDelay = TimeSpan.FromSeconds(1);
+            TestOptions.Apply(options, connectionString, channel, tables);
             configure?.Invoke(options);
         });
         var host = builder.Build();

@@ -54,6 +54,13 @@ public class PostgresFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Terminates PgNotify listener backends on this database, as production loses them (<c>pg_terminate_backend</c>).
+    /// </summary>
+    /// <returns>How many were terminated.</returns>
+    public Task<long> TerminateListenersAsync() => ScalarAsync<long>(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify listener' AND datname = current_database()) t");
+
     public static string NewName(string prefix) => prefix + "_" + Guid.NewGuid().ToString("N")[..10];
 
     /// <summary>Creates a table with a unique name and the given column list, and returns its name.</summary>

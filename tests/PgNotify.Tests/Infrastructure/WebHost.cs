@@ -37,21 +37,13 @@ public sealed class WebHost : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole().SetMinimumLevel(Enum.Parse<LogLevel>(Environment.GetEnvironmentVariable("PGNOTIFY_TEST_LOGLEVEL") ?? "Warning"));
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(TestOptions.LogLevel);
         builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
         builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(10));
         builder.Services.AddPgNotify(
             options =>
             {
-                options.ConnectionString = connectionString;
-                options.Channel = channel;
-                foreach (var table in tables)
-                {
-                    options.Tables.Add(table);
-                }
-
-                options.ReconnectInitialDelay = TimeSpan.FromMilliseconds(100);
-                options.ReconnectMaxDelay = TimeSpan.FromSeconds(1);
+                TestOptions.Apply(options, connectionString, channel, tables);
                 configure?.Invoke(options);
             },
             configureWebSockets);

@@ -83,7 +83,7 @@ public sealed class ChangeLogOrderingTests(PostgresFixture db) : IClassFixture<P
         await using var host = await StartAsync(table);
         var t = PostgresFixture.Quote(table);
 
-        await db.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify listener' AND datname = current_database()");
+        await db.TerminateListenersAsync();
         await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'during the gap' FROM generate_series(1, 100) g");
         await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.ReconnectCount >= 1);
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (101, 'after')");

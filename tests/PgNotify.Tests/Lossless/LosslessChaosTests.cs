@@ -143,8 +143,7 @@ public sealed class LosslessChaosTests(PostgresFixture db, ITestOutputHelper out
     {
         try
         {
-            return await db.ScalarAsync<long>(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify listener' AND datname = current_database()) t") > 0;
+            return await db.TerminateListenersAsync() > 0;
         }
         catch (NpgsqlException)
         {

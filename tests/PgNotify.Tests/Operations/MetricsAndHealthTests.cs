@@ -55,7 +55,7 @@ public sealed class MetricsAndHealthTests(PostgresFixture db) : IClassFixture<Po
             await socket.ReceiveTypeAsync("change");
         }
 
-        await db.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify listener' AND datname = current_database()");
+        await db.TerminateListenersAsync();
         await socket.ReceiveTypeAsync("resync");
         await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.NotifyQueueUsage is not null);
         listener.RecordObservableInstruments();

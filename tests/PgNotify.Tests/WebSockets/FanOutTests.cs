@@ -166,7 +166,7 @@ public sealed class FanOutTests(PostgresFixture db) : IClassFixture<PostgresFixt
         await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
         await socket.ReceiveTypeAsync("subscribed");
 
-        await db.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify listener' AND datname = current_database()");
+        await db.TerminateListenersAsync();
 
         var resync = await socket.ReceiveAsync();
         resync.GetProperty("type").GetString().Should().Be("resync");
