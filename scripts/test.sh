@@ -31,7 +31,7 @@ dotnet test "$ROOT/PgNotify.sln" -c Release --logger "trx" --logger "console;ver
 passed=0; failed=0; skipped=0
 for trx in "$RESULTS"/dotnet/*.trx; do
   [ -f "$trx" ] || continue
-  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)"
+  counters="$(grep -o -m 1 '<Counters [^>]*>' "$trx")"
   attr() { printf '%s' "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
   passed=$((passed + $(attr passed)))
   failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))

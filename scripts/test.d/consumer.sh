@@ -23,9 +23,13 @@ for package in PgNotify.Core PgNotify.WebSockets; do
   [ -f "$WORK/feed/$package.$VERSION.nupkg" ] || fail "$package.$VERSION.nupkg was not produced"
   [ -f "$WORK/feed/$package.$VERSION.snupkg" ] || fail "$package.$VERSION.snupkg (symbols) was not produced"
 done
-unzip -l "$WORK/feed/PgNotify.WebSockets.$VERSION.nupkg" | grep -q 'README.md' || fail "the package has no README"
-unzip -l "$WORK/feed/PgNotify.WebSockets.$VERSION.nupkg" | grep -q 'PgNotify.WebSockets.xml' || fail "the package has no XML docs"
-unzip -p "$WORK/feed/PgNotify.Core.$VERSION.nupkg" PgNotify.Core.nuspec | grep -q '<license type="expression">MIT</license>' || fail "no MIT license expression"
+# Read each listing whole before matching: `unzip ... | grep -q` under pipefail fails at random when grep exits at its
+# first match and unzip, still writing, dies of SIGPIPE.
+listing="$(unzip -l "$WORK/feed/PgNotify.WebSockets.$VERSION.nupkg")" || fail "cannot list PgNotify.WebSockets.$VERSION.nupkg"
+grep -q 'README.md' <<<"$listing" || fail "the package has no README"
+grep -q 'PgNotify.WebSockets.xml' <<<"$listing" || fail "the package has no XML docs"
+nuspec="$(unzip -p "$WORK/feed/PgNotify.Core.$VERSION.nupkg" PgNotify.Core.nuspec)" || fail "PgNotify.Core.nupkg has no nuspec"
+grep -q '<license type="expression">MIT</license>' <<<"$nuspec" || fail "no MIT license expression"
 
 mkdir -p "$WORK/app"
 cp "$ROOT/tests/consumer/Consumer.csproj" "$ROOT/tests/consumer/Program.cs" "$WORK/app/"
@@ -52,11 +56,11 @@ ConnectionStrings__Postgres="Host=127.0.0.1;Port=54329;Username=postgres;Databas
   dotnet "$WORK/app/bin/Release/net10.0/Consumer.dll" --urls "http://127.0.0.1:$PORT" >"$WORK/app.log" 2>&1 &
 APP_PID=$!
 for _ in $(seq 1 150); do
-  curl -fsS "http://127.0.0.1:$PORT/health" 2>/dev/null | grep -q Healthy && break
+  [ "$(curl -fsS "http://127.0.0.1:$PORT/health" 2>/dev/null)" = Healthy ] && break
   kill -0 "$APP_PID" 2>/dev/null || { cat "$WORK/app.log" >&2; fail "the consumer app exited"; }
   sleep 0.2
 done
-curl -fsS "http://127.0.0.1:$PORT/health" | grep -q Healthy || { cat "$WORK/app.log" >&2; fail "the consumer app never became healthy"; }
+[ "$(curl -fsS "http://127.0.0.1:$PORT/health")" = Healthy ] || { cat "$WORK/app.log" >&2; fail "the consumer app never became healthy"; }
 
 node --experimental-websocket --no-warnings "$ROOT/tests/consumer/client.mjs" "ws://127.0.0.1:$PORT/ws/changes/?tables=items" "$DB" "$ROOT" \
   || { cat "$WORK/app.log" >&2; fail "no change reached the WebSocket client"; }
