@@ -1,5 +1,9 @@
 using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -62,12 +66,9 @@ internal sealed partial class PgChangeWebSocketHandler
         {
             var tables = context.Request.Query["tables"].ToString()
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-            {
-                KeepAliveInterval = _options.KeepAliveInterval,
-                KeepAliveTimeout = _options.KeepAliveTimeout,
-            }).ConfigureAwait(false);
-            var session = new SocketSession(socket, context, _router, _options, _metrics, _time, _sessionLogger);
+            var (socket, frames) = await AcceptAsync(context).ConfigureAwait(false);
+            using var _ = socket;
+            var session = new SocketSession(socket, frames, context, _router, _options, _metrics, _time, _sessionLogger);
             _router.Register(session);
             _metrics.SocketOpened();
             try
@@ -85,6 +86,66 @@ internal sealed partial class PgChangeWebSocketHandler
         {
             Interlocked.Decrement(ref _connections);
         }
+    }
+
+    /// <summary>
+    /// Accepts the WebSocket. Over HTTP/1.1 the handshake is answered here, so that the session writes through a
+    /// <see cref="FrameStream"/> and can send several queued frames with one write; elsewhere (HTTP/2, test servers)
+    /// ASP.NET Core's own accept is used and frames are sent one by one.
+    /// </summary>
+    private async Task<(WebSocket Socket, FrameStream? Frames)> AcceptAsync(HttpContext context)
+    {
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>();
+        if (upgrade is not { IsUpgradableRequest: true } || !TryCreateAcceptKey(context.Request, out var accept))
+        {
+            var accepted = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                KeepAliveInterval = _options.KeepAliveInterval,
+                KeepAliveTimeout = _options.KeepAliveTimeout,
+            }).ConfigureAwait(false);
+            return (accepted, null);
+        }
+
+        // What ASP.NET Core's WebSocket middleware does for HTTP/1.1 (RFC 6455 section 4.2.2): no subprotocol and no
+        // extension is negotiated, the server answers 101 with the accept key, and the request timeout no longer applies.
+        context.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
+        context.Response.Headers.Connection = "Upgrade";
+        context.Response.Headers.Upgrade = "websocket";
+        context.Response.Headers.SecWebSocketAccept = accept;
+        var stream = await upgrade.UpgradeAsync().ConfigureAwait(false);
+        var frames = new FrameStream(stream);
+        var socket = WebSocket.CreateFromStream(frames, new WebSocketCreationOptions
+        {
+            IsServer = true,
+            KeepAliveInterval = _options.KeepAliveInterval,
+            KeepAliveTimeout = _options.KeepAliveTimeout,
+        });
+        frames.Disposing = () =>
+        {
+            if (socket.State != WebSocketState.Closed)
+            {
+                context.Abort();
+            }
+        };
+        return (socket, frames);
+    }
+
+    private static bool TryCreateAcceptKey(HttpRequest request, out string accept)
+    {
+        accept = "";
+        var key = request.Headers.SecWebSocketKey.ToString().Trim();
+        Span<byte> nonce = stackalloc byte[16];
+        if (!HttpMethods.IsGet(request.Method)
+            || request.Headers.SecWebSocketVersion.ToString() != "13"
+            || !Convert.TryFromBase64String(key, nonce, out var written) || written != 16)
+        {
+            return false;
+        }
+
+        Span<byte> hash = stackalloc byte[20];
+        SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"), hash);
+        accept = Convert.ToBase64String(hash);
+        return true;
     }
 
     private bool IsOriginAllowed(HttpRequest request)

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -25,7 +24,7 @@ internal sealed partial class SocketSession
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Channel<Outbound> _outbound = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly FrameStream? _frames;
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
     private readonly PgChangeAuthorizationContext _changeContext;
     private readonly Lock _lagGate = new();
@@ -50,6 +49,7 @@ internal sealed partial class SocketSession
 
     public SocketSession(
         WebSocket socket,
+        FrameStream? frames,
         HttpContext httpContext,
         PgChangeRouter router,
         PgChangeWebSocketOptions options,
@@ -58,6 +58,7 @@ internal sealed partial class SocketSession
         ILogger logger)
     {
         _socket = socket;
+        _frames = frames;
         HttpContext = httpContext;
         _router = router;
         _options = options;
@@ -79,7 +80,7 @@ internal sealed partial class SocketSession
     public async Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
-        var writer = Task.Run(() => WriteLoopAsync(linked.Token), CancellationToken.None);
+        _writerToken = linked.Token;
         try
         {
             EnqueueControl(Frames.Welcome(_router.Lossless), "welcome");
@@ -112,8 +113,9 @@ internal sealed partial class SocketSession
             _router.Unsubscribe(this, [.. _subscriptions.Keys]);
             _metrics.SubscriptionsChanged(-_subscriptions.Count);
             _subscriptions.Clear();
-            _outbound.Writer.TryComplete();
-            await Task.WhenAny(writer, Task.Delay(CloseHandshakeTimeout, _time, CancellationToken.None)).ConfigureAwait(false);
+            _completing = true;
+            var drained = WhenWrittenAsync();
+            await Task.WhenAny(drained, Task.Delay(CloseHandshakeTimeout, _time, CancellationToken.None)).ConfigureAwait(false);
             if (_socket.State == WebSocketState.CloseSent)
             {
                 // Our close (or the runtime's, e.g. 1007 for invalid UTF-8) is on its way: let the client answer it
@@ -122,13 +124,13 @@ internal sealed partial class SocketSession
             }
 
             await _aborted.CancelAsync().ConfigureAwait(false);
-            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived or WebSocketState.Connecting || !writer.IsCompleted)
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived or WebSocketState.Connecting || !drained.IsCompleted)
             {
                 // Also ends a send stuck on a peer that stopped reading (sends carry no cancellation token).
                 _socket.Abort();
             }
 
-            await writer.ConfigureAwait(false);
+            await drained.ConfigureAwait(false);
             _aborted.Dispose();
         }
     }
@@ -239,7 +241,7 @@ internal sealed partial class SocketSession
             return;
         }
 
-        _outbound.Writer.TryWrite(new Outbound(frame, change.Timestamp, OutboundKind.Change));
+        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change));
     }
 
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
@@ -293,7 +295,7 @@ internal sealed partial class SocketSession
         if (Interlocked.CompareExchange(ref _closeStatus, (int)status, 0) == 0)
         {
             _closeDescription = description;
-            _outbound.Writer.TryWrite(new Outbound(null, null, OutboundKind.Close));
+            Enqueue(new Outbound(null, null, OutboundKind.Close));
         }
     }
 
@@ -305,82 +307,7 @@ internal sealed partial class SocketSession
             return;
         }
 
-        _outbound.Writer.TryWrite(new Outbound(frame, null, OutboundKind.Control, type));
-    }
-
-    private async Task WriteLoopAsync(CancellationToken cancellationToken)
-    {
-        var reader = _outbound.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                while (reader.TryRead(out var item))
-                {
-                    if (Volatile.Read(ref _closeStatus) != 0)
-                    {
-                        await CloseOutputAsync(cancellationToken).ConfigureAwait(false);
-                        return;
-                    }
-
-                    if (item.Kind == OutboundKind.Change)
-                    {
-                        Interlocked.Decrement(ref _pendingChanges);
-                    }
-                    else if (item.Kind == OutboundKind.Control)
-                    {
-                        Interlocked.Decrement(ref _pendingControl);
-                    }
-
-                    var frame = item.Frame;
-                    if (frame is null)
-                    {
-                        // A coalesced resync: built now, with every count added to it while it waited.
-                        lock (_lagGate)
-                        {
-                            frame = Frames.Resync(_resyncReason, _resyncMissed);
-                            _resyncQueued = false;
-                            _resyncMissed = null;
-                        }
-                    }
-
-                    // No token: a registration per send was a measurable cost (docs/benchmarks.md). A send that must stop
-                    // is stopped by aborting the socket, which RunAsync does when the session ends.
-                    await _socket.SendAsync(frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
-                    _metrics.FrameSent(item.Kind == OutboundKind.Change ? "change" : item.Type!, frame.Length);
-                    if (item.Timestamp is { } ts)
-                    {
-                        _metrics.SendLag(_time.GetUtcNow() - ts);
-                    }
-                }
-
-                // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss.
-                if (Volatile.Read(ref _lagging))
-                {
-                    long missed;
-                    lock (_lagGate)
-                    {
-                        missed = _missed;
-                        _missed = 0;
-                        _lagging = false;
-                    }
-
-                    var resync = Frames.Resync("slow_consumer", missed);
-                    await _socket.SendAsync(resync.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
-                    _metrics.FrameSent("resync", resync.Length);
-                }
-            }
-
-            if (Volatile.Read(ref _closeStatus) != 0)
-            {
-                await CloseOutputAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException or ConnectionAbortedException)
-        {
-            // The peer is gone or the socket was aborted: the receive loop ends the session.
-            await _aborted.CancelAsync().ConfigureAwait(false);
-        }
+        Enqueue(new Outbound(frame, null, OutboundKind.Control, type));
     }
 
     private async Task CloseOutputAsync(CancellationToken cancellationToken)
