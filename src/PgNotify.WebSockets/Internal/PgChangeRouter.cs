@@ -21,7 +21,11 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly ConcurrentDictionary<PgTableName, Route[]> _routes = new();
     private readonly ConcurrentDictionary<SocketSession, byte> _sessions = new();
     private readonly Lock _routesGate = new();
+    /// <summary>At most this many changes are routed before the sockets they went to start writing.</summary>
+    private const int MaxChangesPerWrite = 256;
+
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(4096);
+    private readonly List<SocketSession> _toStart = [];
     private readonly CancellationTokenRegistration _stoppingRegistration;
     private long _lastPosition;
 
@@ -103,33 +107,51 @@ internal sealed partial class PgChangeRouter : BackgroundService
     {
         try
         {
-            await foreach (var item in _feed.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            var reader = _feed.Reader;
+            while (await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
             {
-                if (item is PgChange change)
+                // Route what is at hand first, then write: a socket that got several changes sends them in one write.
+                for (var routed = 0; routed < MaxChangesPerWrite && reader.TryRead(out var item); routed++)
                 {
-                    RouteChange(change);
-                    if (change.Position is { } position)
-                    {
-                        Volatile.Write(ref _lastPosition, position);
-                    }
+                    RouteEvent(item);
                 }
-                else if (item is PgChangeGap gap)
+
+                foreach (var session in _toStart)
                 {
-                    var reason = gap.Reason switch
-                    {
-                        PgChangeGapReason.ListenerReconnected => "listener_reconnected",
-                        PgChangeGapReason.Unreadable when Lossless => "position_expired",
-                        _ => "listener_overflow",
-                    };
-                    foreach (var session in _sessions.Keys)
-                    {
-                        session.EnqueueResync(reason, gap.DroppedCount);
-                    }
+                    session.PendingStart = false;
+                    session.StartWriting();
                 }
+
+                _toStart.Clear();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+    }
+
+    private void RouteEvent(PgChangeEvent item)
+    {
+        if (item is PgChange change)
+        {
+            RouteChange(change);
+            if (change.Position is { } position)
+            {
+                Volatile.Write(ref _lastPosition, position);
+            }
+        }
+        else if (item is PgChangeGap gap)
+        {
+            var reason = gap.Reason switch
+            {
+                PgChangeGapReason.ListenerReconnected => "listener_reconnected",
+                PgChangeGapReason.Unreadable when Lossless => "position_expired",
+                _ => "listener_overflow",
+            };
+            foreach (var session in _sessions.Keys)
+            {
+                session.EnqueueResync(reason, gap.DroppedCount);
+            }
         }
     }
 
@@ -150,6 +172,11 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
             frame ??= Frames.Change(change, _encodeBuffer);
             route.Session.EnqueueChange(frame, change);
+            if (!route.Session.PendingStart)
+            {
+                route.Session.PendingStart = true;
+                _toStart.Add(route.Session);
+            }
         }
     }
 

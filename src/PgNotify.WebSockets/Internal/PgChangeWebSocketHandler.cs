@@ -122,7 +122,10 @@ internal sealed partial class PgChangeWebSocketHandler
         });
         frames.Disposing = () =>
         {
-            if (socket.State != WebSocketState.Closed)
+            // Only an abort with no close frame sent (keep-alive timeout, or the session giving up on a peer) ends the
+            // connection at once. After a close frame, including one the runtime sent itself before aborting (1007 for
+            // invalid UTF-8), the connection ends gracefully with the request, so the client reads that frame.
+            if (socket.State == WebSocketState.Aborted && !frames.CloseWritten)
             {
                 context.Abort();
             }

@@ -24,7 +24,10 @@ internal sealed partial class SocketSession
     private volatile bool _completing;
     private CancellationToken _writerToken;
 
-    private void Enqueue(Outbound item)
+    /// <summary>Set and cleared by the fan-out thread only: this session is in its list of sessions to start.</summary>
+    public bool PendingStart { get; set; }
+
+    private void Enqueue(Outbound item, bool startWriting = true)
     {
         if (_completing || _writerDone)
         {
@@ -32,6 +35,15 @@ internal sealed partial class SocketSession
         }
 
         _queue.Enqueue(item);
+        if (startWriting)
+        {
+            StartWriting();
+        }
+    }
+
+    /// <summary>Writes what is queued, on this thread as far as the writes complete at once, unless a write is running.</summary>
+    public void StartWriting()
+    {
         if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
         {
             Volatile.Write(ref _writeTask, WriteQueuedAsync());

@@ -166,7 +166,11 @@ internal sealed partial class SocketSession
         }
     }
 
-    /// <summary>Queues a change frame (shared bytes). Called by the single fan-out thread only.</summary>
+    /// <summary>
+    /// Queues a change frame (shared bytes) without writing it yet: the fan-out calls <see cref="StartWriting"/> after
+    /// routing what it had in hand, so that changes that came together leave together. Called by the single fan-out
+    /// thread only.
+    /// </summary>
     public void EnqueueChange(byte[] frame, PgChange change)
     {
         if (Volatile.Read(ref _replaying))
@@ -190,10 +194,10 @@ internal sealed partial class SocketSession
             }
         }
 
-        EnqueueLive(frame, change);
+        EnqueueLive(frame, change, startWriting: false);
     }
 
-    private void EnqueueLive(byte[] frame, PgChange change)
+    private void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true)
     {
         if (Volatile.Read(ref _closeStatus) != 0)
         {
@@ -241,7 +245,7 @@ internal sealed partial class SocketSession
             return;
         }
 
-        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change));
+        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change), startWriting);
     }
 
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
