@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Connections;
 
@@ -15,7 +14,14 @@ internal sealed partial class SocketSession
     /// <summary>At most this many bytes of frames in one write.</summary>
     private const int MaxBatchBytes = 64 * 1024;
 
-    private readonly ConcurrentQueue<Outbound> _queue = new();
+    /// <summary>A queue that grew past this many frames is trimmed when it empties again.</summary>
+    private const int TrimAbove = 64;
+
+    // A plain queue under a lock rather than a ConcurrentQueue: an idle socket then holds no 32-slot segment (about
+    // 2 KB per socket, docs/benchmarks.md), and the lock is taken once per frame by at most two threads.
+    private readonly Queue<Outbound> _queue = new();
+    private readonly Lock _queueGate = new();
+    private int _queuePeak;
     private readonly List<Outbound> _batch = [];
     private readonly List<byte[]> _batchFrames = [];
     private int _writing;
@@ -34,7 +40,12 @@ internal sealed partial class SocketSession
             return;
         }
 
-        _queue.Enqueue(item);
+        lock (_queueGate)
+        {
+            _queue.Enqueue(item);
+            _queuePeak = Math.Max(_queuePeak, _queue.Count);
+        }
+
         if (startWriting)
         {
             StartWriting();
@@ -76,7 +87,7 @@ internal sealed partial class SocketSession
             {
                 var close = false;
                 var bytes = 0;
-                while (_queue.TryDequeue(out var item))
+                while (TryDequeue(out var item))
                 {
                     if (item.Kind == OutboundKind.Close || Volatile.Read(ref _closeStatus) != 0)
                     {
@@ -132,7 +143,7 @@ internal sealed partial class SocketSession
                     return;
                 }
 
-                if (!_queue.IsEmpty || Volatile.Read(ref _lagging))
+                if (!QueueIsEmpty() || Volatile.Read(ref _lagging))
                 {
                     if (onCallersThread)
                     {
@@ -145,7 +156,7 @@ internal sealed partial class SocketSession
                 }
 
                 Volatile.Write(ref _writing, 0);
-                if (_queue.IsEmpty || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
+                if (QueueIsEmpty() || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
                 {
                     return;
                 }
@@ -157,6 +168,34 @@ internal sealed partial class SocketSession
             _writerDone = true;
             _batch.Clear();
             await _aborted.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private bool TryDequeue(out Outbound item)
+    {
+        lock (_queueGate)
+        {
+            return _queue.TryDequeue(out item);
+        }
+    }
+
+    private bool QueueIsEmpty()
+    {
+        lock (_queueGate)
+        {
+            if (_queue.Count > 0)
+            {
+                return false;
+            }
+
+            if (_queuePeak > TrimAbove)
+            {
+                // A burst is over: give its buffer back rather than keep it for the socket's lifetime.
+                _queue.TrimExcess();
+                _queuePeak = 0;
+            }
+
+            return true;
         }
     }
 
@@ -197,6 +236,7 @@ internal sealed partial class SocketSession
 
     private void RecordSent()
     {
+        _metrics.Written();
         var now = _time.GetUtcNow();
         foreach (var item in _batch)
         {

@@ -9,6 +9,7 @@ internal sealed class WebSocketMetrics
     private readonly UpDownCounter<long> _subscriptions;
     private readonly Counter<long> _frames;
     private readonly Counter<long> _bytes;
+    private readonly Counter<long> _writes;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _slowConsumerCloses;
     private readonly Counter<long> _rejected;
@@ -21,6 +22,8 @@ internal sealed class WebSocketMetrics
         _subscriptions = meter.CreateUpDownCounter<long>("pgnotify.websocket.subscriptions", "{subscription}", "Table subscriptions across open sockets.");
         _frames = meter.CreateCounter<long>("pgnotify.websocket.frames_sent", "{frame}", "Frames sent to sockets, by type.");
         _bytes = meter.CreateCounter<long>("pgnotify.websocket.bytes_sent", "By", "Payload bytes sent to sockets.");
+        _writes = meter.CreateCounter<long>("pgnotify.websocket.writes", "{write}",
+            "Writes to socket connections; frames_sent divided by writes is how many frames went out together per write.");
         _dropped = meter.CreateCounter<long>("pgnotify.websocket.changes_dropped", "{change}", "Changes dropped for sockets whose send queue was full.");
         _slowConsumerCloses = meter.CreateCounter<long>("pgnotify.websocket.slow_consumer_closes", "{connection}", "Sockets closed because they did not read fast enough.");
         _rejected = meter.CreateCounter<long>("pgnotify.websocket.handshakes_rejected", "{handshake}", "Handshakes refused, by reason.");
@@ -45,6 +48,8 @@ internal sealed class WebSocketMetrics
         _frames.Add(1, new KeyValuePair<string, object?>("pgnotify.frame.type", type));
         _bytes.Add(bytes);
     }
+
+    public void Written() => _writes.Add(1);
 
     public void ChangeDropped() => _dropped.Add(1);
 

@@ -7,7 +7,7 @@ namespace PgNotify.Tests.Infrastructure;
 /// <summary>A real <see cref="ClientWebSocket"/> speaking PgNotify's protocol, with timeouts on every wait.</summary>
 public sealed class TestSocket : IAsyncDisposable
 {
-    private readonly byte[] _buffer = new byte[64 * 1024];
+    private byte[] _buffer = new byte[64 * 1024];
 
     private TestSocket(ClientWebSocket socket) => Socket = socket;
 
@@ -45,6 +45,11 @@ public sealed class TestSocket : IAsyncDisposable
         {
             while (true)
             {
+                if (length == _buffer.Length)
+                {
+                    Array.Resize(ref _buffer, _buffer.Length * 2); // a frame larger than the buffer so far
+                }
+
                 var result = await Socket.ReceiveAsync(_buffer.AsMemory(length), cts.Token);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {

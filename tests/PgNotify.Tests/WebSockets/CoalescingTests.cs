@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using PgNotify.Tests.Infrastructure;
+using PgNotify.WebSockets.Internal;
+
+namespace PgNotify.Tests.WebSockets;
+
+/// <summary>Frames that queue up for a socket leave together, in one write, and arrive whole and in order.</summary>
+[Collection(HeavyCollection.Name)]
+public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task FramesQueuedBehindASlowReader_GoOutSeveralPerWrite_WholeAndInOrder()
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.SendQueueCapacity = 10_000);
+        var factory = host.App.Services.GetRequiredService<IMeterFactory>();
+        var totals = new ConcurrentDictionary<string, long>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "PgNotify" && ReferenceEquals(instrument.Meter.Scope, factory)
+                    && instrument.Name is "pgnotify.websocket.writes" or "pgnotify.websocket.frames_sent")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => totals.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
+        listener.Start();
+
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await socket.ReceiveTypeAsync("subscribed");
+        var framesBefore = totals.GetValueOrDefault("pgnotify.websocket.frames_sent");
+        var writesBefore = totals.GetValueOrDefault("pgnotify.websocket.writes");
+
+        // 4,000 rows of about 2 KB (8 MB of frames, more than the connection's buffers hold) while the client reads
+        // nothing: sends start to wait, and what queues meanwhile must go out together. Row 2,000 is 70 KB (over
+        // NOTIFY's limit, so it is fetched, and its frame has the 8-byte length form).
+        const int rows = 4_000;
+        await db.ExecuteAsync(
+            $"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, CASE WHEN g = 2000 THEN repeat('é', 35000) ELSE repeat('x', 2000) END " +
+            $"FROM generate_series(1, {rows}) g");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        for (var id = 1; id <= rows; id++)
+        {
+            var change = await socket.ReceiveAsync(TimeSpan.FromSeconds(30));
+            change.GetProperty("type").GetString().Should().Be("change");
+            change.GetProperty("data").GetProperty("id").GetInt32().Should().Be(id, "frames arrive in commit order");
+            change.GetProperty("data").GetProperty("body").GetString().Should().HaveLength(id == 2000 ? 35_000 : 2_000);
+        }
+
+        var frames = totals.GetValueOrDefault("pgnotify.websocket.frames_sent") - framesBefore;
+        var writes = totals.GetValueOrDefault("pgnotify.websocket.writes") - writesBefore;
+        frames.Should().Be(rows);
+        writes.Should().BeLessThan(rows / 4, "frames that queued behind the slow reader went out several per write");
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(125)]
+    [InlineData(126)]
+    [InlineData(65_535)]
+    [InlineData(65_536)]
+    [InlineData(1_000_000)]
+    public async Task FramesWrittenTogether_AreReadBackByTheRuntimesWebSocket_AtEveryLengthForm(int length)
+    {
+        var payloads = new[] { Encoding.UTF8.GetBytes("{\"a\":1}"), Encoding.UTF8.GetBytes(new string('y', length)), Encoding.UTF8.GetBytes("{\"b\":2}") };
+        var wire = new MemoryStream();
+        await using (var frames = new FrameStream(wire))
+        {
+            (await frames.WriteTextFramesAsync(payloads)).Should().BeTrue();
+            wire = new MemoryStream(wire.ToArray());
+        }
+
+        // The client side of the runtime's own WebSocket parses what the server wrote.
+        using var client = WebSocket.CreateFromStream(wire, new WebSocketCreationOptions { IsServer = false });
+        var buffer = new byte[length + 64];
+        foreach (var expected in payloads)
+        {
+            var received = 0;
+            ValueWebSocketReceiveResult result;
+            do
+            {
+                result = await client.ReceiveAsync(buffer.AsMemory(received), CancellationToken.None);
+                received += result.Count;
+            }
+            while (!result.EndOfMessage);
+
+            result.MessageType.Should().Be(WebSocketMessageType.Text);
+            buffer.AsSpan(0, received).SequenceEqual(expected).Should().BeTrue();
+        }
+    }
+}
