@@ -29,6 +29,11 @@ if (mode == "floor")
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
 builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+if (Environment.GetEnvironmentVariable("BENCH_KESTREL_INLINE") == "1")
+{
+    // Kestrel's sends run on the thread that flushes instead of its I/O queues (same for every mode).
+    builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
+}
 builder.Logging.ClearProviders();
 builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
 
@@ -58,6 +63,30 @@ app.MapGet("/bench/gc", () =>
     GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
     return Results.Text($"{GC.GetTotalMemory(false)} {Environment.WorkingSet}");
 });
+
+// PgNotify's own counters of frames sent and writes made, to show how many frames went out per write.
+long framesSent = 0, writesMade = 0;
+using var meterListener = new System.Diagnostics.Metrics.MeterListener();
+meterListener.InstrumentPublished = (instrument, listener) =>
+{
+    if (instrument.Meter.Name == "PgNotify" && instrument.Name is "pgnotify.websocket.frames_sent" or "pgnotify.websocket.writes")
+    {
+        listener.EnableMeasurementEvents(instrument);
+    }
+};
+meterListener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+{
+    if (instrument.Name == "pgnotify.websocket.writes")
+    {
+        Interlocked.Add(ref writesMade, value);
+    }
+    else
+    {
+        Interlocked.Add(ref framesSent, value);
+    }
+});
+meterListener.Start();
+app.MapGet("/bench/writes", () => Results.Text($"{Interlocked.Read(ref framesSent)} {Interlocked.Read(ref writesMade)}"));
 
 if (mode == "pgnotify")
 {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -137,6 +138,7 @@ internal sealed class RunResult
     public double RssPerIdleSocketBytes { get; set; }
     public double HeapPerIdleSocketBytes { get; set; }
     public double ConnectSeconds { get; set; }
+    public double FramesPerWrite { get; set; }
 }
 
 internal sealed class Runner(string connectionString, string hostDll, double seconds)
@@ -239,6 +241,8 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             await writer.WaitForLineAsync("READY", TimeSpan.FromSeconds(30));
         }
 
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Port}") };
+        var writes0 = mode == "pgnotify" ? await WritesAsync(http) : default;
         result.ServerRssBeforeBytes = ProcStat.Read(host.Pid).RssBytes;
         var server0 = ProcStat.Read(host.Pid).CpuSeconds;
         var self0 = ProcStat.Read(Environment.ProcessId).CpuSeconds;
@@ -293,6 +297,12 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         result.WallSeconds = Stopwatch.GetElapsedTime(start, Math.Max(lastReceive, start + 1)).TotalSeconds;
         var server1 = ProcStat.Read(host.Pid);
         result.ServerCpuSeconds = server1.CpuSeconds - server0;
+        if (mode == "pgnotify")
+        {
+            var writes1 = await WritesAsync(http);
+            result.FramesPerWrite = (double)(writes1.Frames - writes0.Frames) / Math.Max(1, writes1.Writes - writes0.Writes);
+        }
+
         result.ServerRssAfterBytes = server1.RssBytes;
         result.ClientCpuSeconds = ProcStat.Read(Environment.ProcessId).CpuSeconds - self0;
         result.PostgresCpuSeconds = ProcStat.PostgresCpuSeconds() - pg0;
@@ -328,6 +338,12 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         result.P99Ms = Pct(0.99);
         result.P999Ms = Pct(0.999);
         result.MaxMs = all.Length == 0 ? double.NaN : all[^1] / 1000.0;
+    }
+
+    private static async Task<(long Frames, long Writes)> WritesAsync(HttpClient http)
+    {
+        var parts = (await http.GetStringAsync("/bench/writes")).Split(' ');
+        return (long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
     }
 
     private static async Task<(long Heap, long Rss)> GcAsync(HttpClient http)

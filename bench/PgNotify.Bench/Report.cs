@@ -20,7 +20,8 @@ internal static class Report
 
         return F($"rows {r.RowsCommitted} ({r.RowsPerSecond:F0}/s), deliveries {r.Deliveries}/{r.Expected} missing {r.Missing} dup {r.Duplicates} resync {r.Resyncs}, ") +
                F($"p50 {r.P50Ms:F2} p90 {r.P90Ms:F2} p99 {r.P99Ms:F2} p999 {r.P999Ms:F2} max {r.MaxMs:F2} ms, {r.DeliveriesPerSecond:F0} deliv/s, ") +
-               F($"server {r.ServerCpuUsPerDelivery:F2} us/deliv{Ratios(r, all)}, clients {r.ClientCpuUsPerDelivery:F2} us/deliv, writers {r.WriterCpuSeconds:F2} s, postgres {r.PostgresCpuSeconds:F2} s");
+               F($"server {r.ServerCpuUsPerDelivery:F2} us/deliv{Ratios(r, all)}, clients {r.ClientCpuUsPerDelivery:F2} us/deliv, writers {r.WriterCpuSeconds:F2} s, postgres {r.PostgresCpuSeconds:F2} s") +
+               (r.FramesPerWrite > 0 ? F($", {r.FramesPerWrite:F2} frames/write") : "");
     }
 
     public static string Ratios(RunResult r, IReadOnlyList<RunResult> all)
