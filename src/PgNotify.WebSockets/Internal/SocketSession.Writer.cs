@@ -22,6 +22,9 @@ internal sealed partial class SocketSession
     private readonly Queue<Outbound> _queue = new();
     private readonly Lock _queueGate = new();
     private int _queuePeak;
+    private static readonly TimeSpan SlowConsumerResyncInterval = TimeSpan.FromSeconds(1);
+    private long _lastSlowConsumerResync;
+    private int _resyncWakeSet;
     private readonly List<Outbound> _batch = [];
     private readonly List<byte[]> _batchFrames = [];
     private int _writing;
@@ -114,7 +117,7 @@ internal sealed partial class SocketSession
                     }
                 }
 
-                if (_batch.Count == 0 && !close && Volatile.Read(ref _lagging))
+                if (_batch.Count == 0 && !close && SlowConsumerResyncDue())
                 {
                     // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss.
                     long missed;
@@ -125,6 +128,7 @@ internal sealed partial class SocketSession
                         _lagging = false;
                     }
 
+                    _lastSlowConsumerResync = _time.GetTimestamp();
                     _batch.Add(new Outbound(Frames.Resync("slow_consumer", missed), null, OutboundKind.Control, "resync"));
                 }
 
@@ -143,7 +147,7 @@ internal sealed partial class SocketSession
                     return;
                 }
 
-                if (!QueueIsEmpty() || Volatile.Read(ref _lagging))
+                if (!QueueIsEmpty() || SlowConsumerResyncDue())
                 {
                     if (onCallersThread)
                     {
@@ -155,8 +159,10 @@ internal sealed partial class SocketSession
                     continue;
                 }
 
+                // Let go of the writer role, then look again: a frame queued, or a held-back resync's wake-up that
+                // fired, while we still held the role found it taken and relies on us.
                 Volatile.Write(ref _writing, 0);
-                if (QueueIsEmpty() || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
+                if ((QueueIsEmpty() && !SlowConsumerResyncDue()) || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
                 {
                     return;
                 }
@@ -169,6 +175,52 @@ internal sealed partial class SocketSession
             _batch.Clear();
             await _aborted.CancelAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// True when the socket overflowed and may be told now. A socket that keeps falling behind is told at most once per
+    /// <see cref="SlowConsumerResyncInterval"/>: until then it keeps missing changes (counted in the resync it gets),
+    /// rather than being asked to reload many times a second. When it is too early, a wake-up is set for the time.
+    /// </summary>
+    private bool SlowConsumerResyncDue()
+    {
+        if (!Volatile.Read(ref _lagging))
+        {
+            return false;
+        }
+
+        if (_lastSlowConsumerResync == 0)
+        {
+            return true;
+        }
+
+        var since = _time.GetElapsedTime(_lastSlowConsumerResync);
+        if (since >= SlowConsumerResyncInterval)
+        {
+            return true;
+        }
+
+        if (Interlocked.Exchange(ref _resyncWakeSet, 1) == 0)
+        {
+            _ = WakeForResyncAsync(SlowConsumerResyncInterval - since);
+        }
+
+        return false;
+    }
+
+    private async Task WakeForResyncAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, _writerToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // the session ended
+        }
+
+        Volatile.Write(ref _resyncWakeSet, 0);
+        StartWriting();
     }
 
     private bool TryDequeue(out Outbound item)

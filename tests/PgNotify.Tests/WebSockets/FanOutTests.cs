@@ -95,6 +95,59 @@ public sealed class FanOutTests(PostgresFixture db) : IClassFixture<PostgresFixt
     }
 
     [Fact]
+    public async Task ClientThatKeepsFallingBehind_GetsAtMostAboutOneResyncPerSecond_AndTheCountsAddUp()
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.SendQueueCapacity = 20);
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), o => o.SetBuffer(1024, 1024));
+        await socket.ReceiveTypeAsync("subscribed");
+
+        // Bursts far larger than the 20-frame queue, for about three seconds.
+        var watch = Stopwatch.StartNew();
+        const int batches = 30, perBatch = 2_000;
+        var writer = Task.Run(async () =>
+        {
+            for (var b = 0; b < batches; b++)
+            {
+                await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, repeat('x', 200) FROM generate_series({(b * perBatch) + 1}, {(b + 1) * perBatch}) g");
+                await Task.Delay(100);
+            }
+        });
+
+        var changes = 0;
+        long missed = 0;
+        var resyncs = 0;
+        while (changes + missed < batches * perBatch)
+        {
+            JsonElement frame;
+            try
+            {
+                frame = await socket.ReceiveAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException)
+            {
+                throw new InvalidOperationException($"No frame for 30 s with {changes} changes and {missed} missed of {batches * perBatch}, after {resyncs} resync(s); writer done: {writer.IsCompleted}.");
+            }
+
+            switch (frame.GetProperty("type").GetString())
+            {
+                case "change":
+                    changes++;
+                    break;
+                case "resync":
+                    resyncs++;
+                    missed += frame.GetProperty("missed").GetInt64();
+                    break;
+            }
+        }
+
+        await writer;
+        (changes + missed).Should().Be(batches * perBatch, "every change was delivered or counted as missed");
+        resyncs.Should().BePositive();
+        resyncs.Should().BeLessThanOrEqualTo((int)Math.Ceiling(watch.Elapsed.TotalSeconds) + 1, "slow-consumer resyncs are at most about one a second");
+    }
+
+    [Fact]
     public async Task SlowConsumerPolicyClose_ClosesTheStalledSocketWith1008()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
