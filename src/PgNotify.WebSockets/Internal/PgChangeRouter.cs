@@ -18,7 +18,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly PgChangeSubscription _feed;
     private readonly HashSet<PgTableName> _exposed;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<PgTableName, Route[]> _routes = new();
+    private readonly ConcurrentDictionary<PgTableName, RouteSet> _routes = new();
     private readonly ConcurrentDictionary<SocketSession, byte> _sessions = new();
     private readonly Lock _routesGate = new();
     /// <summary>At most this many changes are routed before the sockets they went to start writing.</summary>
@@ -75,8 +75,9 @@ internal sealed partial class PgChangeRouter : BackgroundService
         {
             foreach (var subscription in subscriptions)
             {
-                var current = _routes.TryGetValue(subscription.Table, out var routes) ? routes : [];
-                _routes[subscription.Table] = [.. current.Where(r => r.Session != session), new Route(session, subscription)];
+                var set = _routes.GetOrAdd(subscription.Table, static _ => new RouteSet());
+                set.Members[session] = new Route(session, subscription);
+                set.Invalidate();
             }
         }
     }
@@ -87,16 +88,12 @@ internal sealed partial class PgChangeRouter : BackgroundService
         {
             foreach (var table in tables)
             {
-                if (_routes.TryGetValue(table, out var routes))
+                if (_routes.TryGetValue(table, out var set) && set.Members.Remove(session))
                 {
-                    Route[] remaining = [.. routes.Where(r => r.Session != session)];
-                    if (remaining.Length == 0)
+                    set.Invalidate();
+                    if (set.Members.Count == 0)
                     {
                         _routes.TryRemove(table, out _);
-                    }
-                    else
-                    {
-                        _routes[table] = remaining;
                     }
                 }
             }
@@ -157,10 +154,12 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     private void RouteChange(PgChange change)
     {
-        if (!_routes.TryGetValue(change.Table, out var routes))
+        if (!_routes.TryGetValue(change.Table, out var set))
         {
             return;
         }
+
+        var routes = set.Snapshot ?? set.Rebuild(_routesGate);
 
         byte[]? frame = null;
         foreach (var route in routes)
@@ -197,6 +196,32 @@ internal sealed partial class PgChangeRouter : BackgroundService
     }
 
     private readonly record struct Route(SocketSession Session, Subscription Subscription);
+
+    /// <summary>
+    /// The sockets subscribed to one table. Subscribing and unsubscribing change <see cref="Members"/> under the routes
+    /// lock and drop the snapshot; the fan-out routes from the snapshot, rebuilt when it next needs it. So a thousand
+    /// sockets subscribing cost a thousand dictionary updates, not a thousand copies of an ever longer array.
+    /// </summary>
+    private sealed class RouteSet
+    {
+        private Route[]? _snapshot;
+
+        public Dictionary<SocketSession, Route> Members { get; } = [];
+
+        public Route[]? Snapshot => Volatile.Read(ref _snapshot);
+
+        public void Invalidate() => Volatile.Write(ref _snapshot, null);
+
+        public Route[] Rebuild(Lock gate)
+        {
+            lock (gate)
+            {
+                var routes = _snapshot ?? [.. Members.Values];
+                Volatile.Write(ref _snapshot, routes);
+                return routes;
+            }
+        }
+    }
 
     private static partial class Log
     {
