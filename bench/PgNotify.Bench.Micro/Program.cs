@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using System.Threading.Channels;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
 using PgNotify;
@@ -26,6 +25,7 @@ public class HotPaths
     private PgChange _change = null!;
     private Route[] _routes = [];
     private byte[] _frame = [];
+    private readonly List<FakeSession> _toStart = [];
 
     [Params(100, 1000)]
     public int Sockets { get; set; }
@@ -48,8 +48,9 @@ public class HotPaths
 
     /// <summary>
     /// PgChangeRouter.RouteChange + SocketSession.EnqueueLive: per route, the operation mask test, the pending-count
-    /// Interlocked.Increment against the queue capacity, and TryWrite of an Outbound item to the socket's unbounded
-    /// single-reader channel (drained here, as the writer task would, so the queue does not grow).
+    /// Interlocked.Increment against the queue capacity, the Outbound item added to the socket's queue under its lock,
+    /// and the session noted once in the router's list of sessions to start writing. Then, per session, what the writer
+    /// does before its write: take the items off the queue under the lock. The write itself is not included.
     /// </summary>
     [Benchmark(Description = "route to N sockets (RouteChange/EnqueueLive replica)")]
     public void RouteToSockets()
@@ -62,12 +63,20 @@ public class HotPaths
             }
 
             route.Session.Enqueue(_frame, _change);
+            if (!route.Session.PendingStart)
+            {
+                route.Session.PendingStart = true;
+                _toStart.Add(route.Session);
+            }
         }
 
-        foreach (var route in _routes)
+        foreach (var session in _toStart)
         {
-            route.Session.Drain();
+            session.PendingStart = false;
+            session.Drain();
         }
+
+        _toStart.Clear();
     }
 
     private static PgChange Parse(string payload) => PgChangePayload.Parse(payload, DateTimeOffset.UtcNow).Change!;
@@ -80,8 +89,11 @@ public class HotPaths
 
     private sealed class FakeSession
     {
-        private readonly Channel<Outbound> _outbound = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly Queue<Outbound> _queue = new();
+        private readonly Lock _gate = new();
         private int _pending;
+
+        public bool PendingStart { get; set; }
 
         public void Enqueue(byte[] frame, PgChange change)
         {
@@ -91,13 +103,24 @@ public class HotPaths
                 return;
             }
 
-            _outbound.Writer.TryWrite(new Outbound(frame, change.Timestamp, 0));
+            lock (_gate)
+            {
+                _queue.Enqueue(new Outbound(frame, change.Timestamp, 0));
+            }
         }
 
         public void Drain()
         {
-            while (_outbound.Reader.TryRead(out _))
+            while (true)
             {
+                lock (_gate)
+                {
+                    if (!_queue.TryDequeue(out _))
+                    {
+                        return;
+                    }
+                }
+
                 Interlocked.Decrement(ref _pending);
             }
         }
