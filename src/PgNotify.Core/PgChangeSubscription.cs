@@ -76,6 +76,27 @@ public sealed class PgChangeSubscription : IDisposable
 
     internal void Complete() => _channel.Writer.TryComplete();
 
+    /// <summary>
+    /// Offers the gap still owed to this subscriber (changes dropped while its buffer was full), so it is reported even
+    /// when no further change comes to carry it. Called by the single dispatcher thread only.
+    /// </summary>
+    /// <returns><see langword="true"/> when a gap is still owed (the buffer is still full).</returns>
+    internal bool FlushPendingGap(TimeProvider time)
+    {
+        if (_pendingGap == 0)
+        {
+            return false;
+        }
+
+        if (_channel.Writer.TryWrite(new PgChangeGap(PgChangeGapReason.ConsumerOverflow, _pendingGap, time.GetUtcNow())))
+        {
+            _pendingGap = 0;
+            return false;
+        }
+
+        return true;
+    }
+
     private bool Drop(PgChangeEvent item)
     {
         if (item is PgChange)

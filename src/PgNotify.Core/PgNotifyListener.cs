@@ -405,6 +405,7 @@ public sealed partial class PgNotifyListener : BackgroundService
                 return;
             }
 
+            _feed.FlushPendingGaps(); // a consumer owed a gap gets it even when no further change comes (retried each poll)
             while (_inbox.Reader.TryRead(out var wake))
             {
                 if (wake is not null && !wake.StartsWith("{\"v\":1,\"wake\":", StringComparison.Ordinal) && !_warnedLiveTrigger)
@@ -477,19 +478,28 @@ public sealed partial class PgNotifyListener : BackgroundService
     private async Task<bool> WaitForInboxAsync()
     {
         var wait = _inbox.Reader.WaitToReadAsync(CancellationToken.None).AsTask();
-        if (_overflowDropped == 0 && Interlocked.Read(ref _inboxDropped) == 0)
+        // Nothing to dispatch: a consumer owed a gap (its buffer overflowed on the last burst) gets it now, or, while its
+        // buffer is still full, at the next retry.
+        var gapsOwed = _feed.FlushPendingGaps();
+        var overflowOwed = _overflowDropped != 0 || Interlocked.Read(ref _inboxDropped) != 0;
+        if (!gapsOwed && !overflowOwed)
         {
             return await wait.ConfigureAwait(false);
         }
 
-        var due = _overflowReportedAt + OverflowReportInterval - _time.GetUtcNow();
+        var overflowDue = overflowOwed ? _overflowReportedAt + OverflowReportInterval - _time.GetUtcNow() : TimeSpan.MaxValue;
+        var due = gapsOwed && GapRetryInterval < overflowDue ? GapRetryInterval : overflowDue;
         if (due > TimeSpan.Zero && await Task.WhenAny(wait, Task.Delay(due, _time)).ConfigureAwait(false) == wait)
         {
             return await wait.ConfigureAwait(false);
         }
 
-        ReportOverflow(_time.GetUtcNow(), flush: true);
-        return true;
+        if (due == overflowDue)
+        {
+            ReportOverflow(_time.GetUtcNow(), flush: true);
+        }
+
+        return true; // the caller comes back here, to retry what is still owed
     }
 
     /// <summary>
@@ -510,6 +520,9 @@ public sealed partial class PgNotifyListener : BackgroundService
     }
 
     private static readonly TimeSpan OverflowReportInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often a gap owed to a consumer whose buffer is still full is offered again while nothing arrives.</summary>
+    private static readonly TimeSpan GapRetryInterval = TimeSpan.FromMilliseconds(100);
 
     private void PublishGap(PgChangeGapReason reason, long? dropped, DateTimeOffset now)
     {

@@ -54,6 +54,19 @@ internal sealed partial class PgChangeFeed : IPgChangeFeed
         }
     }
 
+    /// <summary>Offers every gap still owed to a subscriber (see <see cref="PgChangeSubscription.FlushPendingGap"/>).</summary>
+    /// <returns><see langword="true"/> when some subscriber is still owed one (its buffer is full): try again later.</returns>
+    public bool FlushPendingGaps()
+    {
+        var owed = false;
+        foreach (var subscriber in Volatile.Read(ref _subscribers))
+        {
+            owed |= subscriber.FlushPendingGap(_time);
+        }
+
+        return owed;
+    }
+
     public void CompleteAll()
     {
         foreach (var subscriber in Volatile.Read(ref _subscribers))

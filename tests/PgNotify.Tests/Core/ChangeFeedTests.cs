@@ -32,6 +32,23 @@ public sealed class ChangeFeedTests(PostgresFixture db) : IClassFixture<Postgres
     }
 
     [Fact]
+    public async Task ConsumerThatOverflowedOnTheLastBurst_IsToldOfTheGap_WithoutAnotherChangeToCarryIt()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        using var stalled = host.Feed.Subscribe("stalled", capacity: 10);
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, 'row ' || g FROM generate_series(1, 50) g");
+        await ChangeStreamExtensions.WaitUntilAsync(() => stalled.DroppedCount == 40);
+
+        // Nothing more is written: the gap must still come, right after the 10 changes the buffer held.
+        var first = await stalled.NextChangesAsync(10);
+        first.Select(c => c.Data!.Value.GetProperty("id").GetInt32()).Should().Equal(Enumerable.Range(1, 10));
+        var gap = await stalled.NextEventAsync(TimeSpan.FromSeconds(5));
+        gap.Should().BeOfType<PgChangeGap>().Which.Should().BeEquivalentTo(new { Reason = PgChangeGapReason.ConsumerOverflow, DroppedCount = 40L });
+    }
+
+    [Fact]
     public async Task SeveralConsumers_EachGetEveryChange_ThroughIAsyncEnumerable()
     {
         var table = await db.CreateTableAsync();
