@@ -15,12 +15,13 @@ public sealed class TestSocket : IAsyncDisposable
 
     public WebSocketCloseStatus? CloseStatus { get; private set; }
 
-    public static async Task<TestSocket> ConnectAsync(Uri uri, Action<ClientWebSocketOptions>? configure = null, bool expectWelcome = true)
+    public static async Task<TestSocket> ConnectAsync(
+        Uri uri, Action<ClientWebSocketOptions>? configure = null, bool expectWelcome = true, HttpMessageInvoker? invoker = null)
     {
         var socket = new ClientWebSocket();
         configure?.Invoke(socket.Options);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        await socket.ConnectAsync(uri, timeout.Token);
+        await socket.ConnectAsync(uri, invoker, timeout.Token);
         var test = new TestSocket(socket);
         if (expectWelcome)
         {
