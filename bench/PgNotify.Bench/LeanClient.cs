@@ -23,6 +23,7 @@ internal sealed class LeanClient : IDisposable
     private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(8192);
     private byte[] _seen = [];
+    private int _filled;
     private int[] _latencies = [];
 
     public long Received { get; private set; }
@@ -82,6 +83,101 @@ internal sealed class LeanClient : IDisposable
         var rest = filled - (end + 4);
         _buffer.AsSpan(end + 4, rest).CopyTo(_buffer);
         Loop = Task.Run(() => ReceiveLoopAsync(rest));
+    }
+
+    /// <summary>The socket's file descriptor, for <see cref="EpollLoop"/>.</summary>
+    public int Fd => (int)_socket.Handle;
+
+    /// <summary>
+    /// The handshake with blocking calls, for clients that <see cref="EpollLoop"/> will read: the socket never touches
+    /// .NET's async engine. Frames that came with the handshake's answer are handled at once.
+    /// </summary>
+    public void Connect(IPEndPoint endPoint, string path)
+    {
+        _socket.Connect(endPoint);
+        _socket.Send(Encoding.ASCII.GetBytes(
+            $"GET {path} HTTP/1.1\r\nHost: {endPoint}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+        var filled = 0;
+        int end;
+        while ((end = _buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0)
+        {
+            var n = _socket.Receive(_buffer.AsSpan(filled));
+            if (n == 0)
+            {
+                throw new IOException("closed during the handshake");
+            }
+
+            filled += n;
+        }
+
+        if (!_buffer.AsSpan(0, filled).StartsWith("HTTP/1.1 101"u8))
+        {
+            throw new IOException("handshake refused: " + Encoding.ASCII.GetString(_buffer, 0, Math.Min(filled, 80)).Split('\r')[0]);
+        }
+
+        _filled = filled - (end + 4);
+        _buffer.AsSpan(end + 4, _filled).CopyTo(_buffer);
+        _socket.Blocking = false;
+        Consume();
+    }
+
+    /// <summary>Reads until the socket has nothing more (non-blocking); false once it is closed.</summary>
+    public bool ReceiveAvailable()
+    {
+        while (true)
+        {
+            if (_filled == _buffer.Length)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+                _buffer.AsSpan(0, _filled).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = larger;
+            }
+
+            var n = _socket.Receive(_buffer.AsSpan(_filled), SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock)
+            {
+                return true;
+            }
+
+            if (error != SocketError.Success || n == 0)
+            {
+                _subscribed.TrySetException(new IOException("the socket closed before it was subscribed"));
+                return false;
+            }
+
+            _filled += n;
+            if (!Consume())
+            {
+                return false;
+            }
+        }
+    }
+
+    private bool Consume()
+    {
+        var consumed = ParseFrames(_filled, out var needed);
+        if (consumed < 0)
+        {
+            return false; // close frame
+        }
+
+        _filled -= consumed;
+        if (consumed > 0 && _filled > 0)
+        {
+            _buffer.AsSpan(consumed, _filled).CopyTo(_buffer);
+        }
+
+        if (needed > _buffer.Length)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent(needed);
+            _buffer.AsSpan(0, _filled).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+
+        return true;
     }
 
     private async Task ReceiveLoopAsync(int filled)

@@ -8,6 +8,7 @@ using PgNotify.Bench;
 // PgNotify.Bench: drives the bench host (bench/PgNotify.Bench.Host) and PostgreSQL; see docs/benchmarks.md.
 //
 //   PgNotify.Bench [--scenarios L,F,S,I,D,B] [--modes floor,baseline,pgnotify] [--seconds 12] [--out bench/results]
+//                  [--clients epoll|async]
 //   PgNotify.Bench write ...   (internal: the writer child process)
 if (args.Length > 0 && args[0] == "write")
 {
@@ -22,11 +23,14 @@ var scenarioNames = (Arg("--scenarios") ?? "L,F,S,I,B,D").Split(',');
 var modes = (Arg("--modes") ?? "floor,baseline,pgnotify").Split(',');
 var outDir = Arg("--out") ?? Path.Combine(AppContext.BaseDirectory, "results");
 var hostDll = Arg("--host") ?? throw new ArgumentException("--host <path to PgNotify.Bench.Host.dll> is required");
-var runner = new Runner(connectionString, hostDll, seconds);
+// epoll (default): one thread reads every client socket; async: a receive loop per socket (the first version's clients).
+var clientMode = Arg("--clients") ?? "epoll";
+ThreadPool.SetMinThreads(Math.Max(128, Environment.ProcessorCount), Math.Max(128, Environment.ProcessorCount)); // blocking handshakes
+var runner = new Runner(connectionString, hostDll, seconds, clientMode);
 
 // Warm-up (not recorded): JIT the clients' receive path so the first measured run is not charged for it.
 Console.Error.WriteLine("--- warm-up (not recorded)");
-await new Runner(connectionString, hostDll, 3).RunAsync(new Scenario("warmup", 50, 1_000, 1), "floor");
+await new Runner(connectionString, hostDll, 3, clientMode).RunAsync(new Scenario("warmup", 50, 1_000, 1), "floor");
 
 var results = new List<RunResult>();
 foreach (var name in scenarioNames)
@@ -141,7 +145,7 @@ internal sealed class RunResult
     public double FramesPerWrite { get; set; }
 }
 
-internal sealed class Runner(string connectionString, string hostDll, double seconds)
+internal sealed class Runner(string connectionString, string hostDll, double seconds, string clientMode)
 {
     private const int Port = 5190;
 
@@ -179,6 +183,8 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         var clients = new LeanClient[scenario.Sockets];
         var maxRows = paced ? rows + 16 : 4_000_000;
         var connectWatch = Stopwatch.StartNew();
+        // Idle sockets (D) keep the async handshake and loop; delivery scenarios are read by one epoll thread.
+        using var epoll = clientMode == "epoll" && !scenario.Idle ? new EpollLoop() : null;
         using (var gate = new SemaphoreSlim(100))
         {
             await Task.WhenAll(Enumerable.Range(0, scenario.Sockets).Select(async i =>
@@ -189,8 +195,17 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
                     var client = new LeanClient();
                     client.Arm(scenario.Idle ? 8 : maxRows, scenario.Idle ? 0 : (int)Math.Min(maxRows, 1_000_000));
                     clients[i] = client;
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-                    await client.ConnectAsync(endPoint, path, timeout.Token);
+                    if (epoll is not null)
+                    {
+                        await Task.Run(() => client.Connect(endPoint, path));
+                        epoll.Add(client);
+                    }
+                    else
+                    {
+                        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                        await client.ConnectAsync(endPoint, path, timeout.Token);
+                    }
+
                     await client.Subscribed.WaitAsync(TimeSpan.FromSeconds(60));
                 }
                 finally
