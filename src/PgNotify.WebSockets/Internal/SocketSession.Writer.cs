@@ -175,6 +175,15 @@ internal sealed partial class SocketSession
             _batch.Clear();
             await _aborted.CancelAsync().ConfigureAwait(false);
         }
+        catch (Exception ex)
+        {
+            // A bug of ours: this socket stops (the receive loop ends the session), the others are unaffected, and the
+            // writer's task never faults, so that whoever started it on its own thread (the fan-out) is not hit.
+            Log.UnexpectedError(_logger, Id, ex);
+            _writerDone = true;
+            _batch.Clear();
+            await _aborted.CancelAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>
