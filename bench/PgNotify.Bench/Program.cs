@@ -7,7 +7,7 @@ using PgNotify.Bench;
 
 // PgNotify.Bench: drives the bench host (bench/PgNotify.Bench.Host) and PostgreSQL; see docs/benchmarks.md.
 //
-//   PgNotify.Bench [--scenarios L,F,S,I,D,B] [--modes floor,baseline,pgnotify] [--seconds 12] [--out bench/results]
+//   PgNotify.Bench [--scenarios L,F,S,I,D,B,I40k,...] [--modes floor,baseline,pgnotify] [--seconds 12] [--out bench/results]
 //                  [--clients epoll|async]
 //   PgNotify.Bench write ...   (internal: the writer child process)
 if (args.Length > 0 && args[0] == "write")
@@ -92,6 +92,9 @@ internal sealed record Scenario(string Name, int Sockets, double Rate, int Write
         "I" => [new("I20k", 10, 20_000, 2, Batch: 200), new("I", 10, 0, 4, Batch: 200)],
         "B" => [new("B", 20, 20, 1, Pad: 100 * 1024)],
         "D" => [new("D5k", 5_000, 0, 0, Idle: true), new("D20k", Math.Min(20_000, OpenFileLimit() - 500), 0, 0, Idle: true)],
+        // A rate sweep of I: "I40k" is I20k's shape (10 sockets, batches of 200) paced at 40,000 rows/s.
+        _ when name.StartsWith('I') && name.EndsWith('k') && int.TryParse(name[1..^1], out var thousands) =>
+            [new(name, 10, thousands * 1_000, Math.Max(2, thousands / 20), Batch: 200)],
         _ => throw new ArgumentException($"unknown scenario {name}"),
     };
 
