@@ -17,12 +17,14 @@ internal sealed partial class SocketSession
     /// <summary>A queue that grew past this many frames is trimmed when it empties again.</summary>
     private const int TrimAbove = 64;
 
+    /// <summary>A socket that keeps overflowing is told at most this often.</summary>
+    private static readonly TimeSpan SlowConsumerResyncInterval = TimeSpan.FromSeconds(1);
+
     // A plain queue under a lock rather than a ConcurrentQueue: an idle socket then holds no 32-slot segment (about
     // 2 KB per socket, docs/benchmarks.md), and the lock is taken once per frame by at most two threads.
     private readonly Queue<Outbound> _queue = new();
     private readonly Lock _queueGate = new();
     private int _queuePeak;
-    private static readonly TimeSpan SlowConsumerResyncInterval = TimeSpan.FromSeconds(1);
     private long _lastSlowConsumerResync;
     private int _resyncWakeSet;
     private readonly List<Outbound> _batch = [];
