@@ -24,6 +24,12 @@ internal sealed partial class PgChangeRouter : BackgroundService
     /// <summary>At most this many changes are routed before the sockets they went to start writing.</summary>
     private const int MaxChangesPerWrite = 256;
 
+    /// <summary>
+    /// <see cref="MaxChangesPerWrite"/>, but never more than half a socket's send queue: a burst routed at once must
+    /// not overflow the queue of a socket that reads fast.
+    /// </summary>
+    private readonly int _changesPerWrite;
+
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(4096);
     private readonly List<SocketSession> _toStart = [];
     private readonly CancellationTokenRegistration _stoppingRegistration;
@@ -44,6 +50,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
         Lossless = notifyOptions.Value.LosslessDelivery;
         var exposed = options.Value.ExposedTables.Count > 0 ? options.Value.ExposedTables : notifyOptions.Value.Tables;
         _exposed = [.. exposed.Select(PgTableName.Parse)];
+        _changesPerWrite = Math.Clamp(options.Value.SendQueueCapacity / 2, 1, MaxChangesPerWrite);
         // Subscribe now, before the listener starts, so the fan-out sees every change. The fan-out reads as fast as it
         // can; a socket's slowness is absorbed by that socket's own queue.
         _feed = feed.Subscribe("websocket-fanout", capacity: Math.Max(notifyOptions.Value.ConsumerCapacity, 100_000));
@@ -108,7 +115,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
             while (await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
             {
                 // Route what is at hand first, then write: a socket that got several changes sends them in one write.
-                for (var routed = 0; routed < MaxChangesPerWrite && reader.TryRead(out var item); routed++)
+                for (var routed = 0; routed < _changesPerWrite && reader.TryRead(out var item); routed++)
                 {
                     RouteEvent(item);
                 }
