@@ -265,11 +265,15 @@ public sealed partial class PgNotifyListener : BackgroundService
             var nextProbe = _time.GetUtcNow() + _options.HealthCheckInterval;
             while (true)
             {
+                stoppingToken.ThrowIfCancellationRequested();
                 var remaining = nextProbe - _time.GetUtcNow();
                 if (remaining > TimeSpan.Zero)
                 {
-                    watchdog.CancelAfter(remaining + _options.HealthCheckTimeout);
-                    await connection.WaitAsync(remaining, watchdog.Token).ConfigureAwait(false);
+                    // Waits in slices of at most a second: a stop whose cancellation reaches Npgsql just as a wait starts
+                    // (and is not seen by it) then costs at most a slice, not a whole probe interval.
+                    var slice = remaining < MaxWaitSlice ? remaining : MaxWaitSlice;
+                    watchdog.CancelAfter(slice + _options.HealthCheckTimeout);
+                    await connection.WaitAsync(slice, watchdog.Token).ConfigureAwait(false);
                     continue;
                 }
 
@@ -520,6 +524,9 @@ public sealed partial class PgNotifyListener : BackgroundService
     }
 
     private static readonly TimeSpan OverflowReportInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest single wait for notifications; see the listen loop.</summary>
+    private static readonly TimeSpan MaxWaitSlice = TimeSpan.FromSeconds(1);
 
     /// <summary>How often a gap owed to a consumer whose buffer is still full is offered again while nothing arrives.</summary>
     private static readonly TimeSpan GapRetryInterval = TimeSpan.FromMilliseconds(100);
