@@ -61,14 +61,10 @@ public sealed class PgChangeSubscription : IDisposable
     /// <returns><see langword="false"/> when the event was dropped because the buffer is full.</returns>
     internal bool Offer(PgChangeEvent item, TimeProvider time)
     {
-        if (_pendingGap > 0)
+        // A gap still owed goes first; while it cannot be written, nothing after it can be either.
+        if (FlushPendingGap(time))
         {
-            if (!_channel.Writer.TryWrite(new PgChangeGap(PgChangeGapReason.ConsumerOverflow, _pendingGap, time.GetUtcNow())))
-            {
-                return Drop(item);
-            }
-
-            _pendingGap = 0;
+            return Drop(item);
         }
 
         return _channel.Writer.TryWrite(item) || Drop(item);
