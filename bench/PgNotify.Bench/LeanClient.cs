@@ -56,33 +56,18 @@ internal sealed class LeanClient : IDisposable
     public async Task ConnectAsync(IPEndPoint endPoint, string path, CancellationToken cancellationToken)
     {
         await _socket.ConnectAsync(endPoint, cancellationToken);
-        var request = Encoding.ASCII.GetBytes(
-            $"GET {path} HTTP/1.1\r\nHost: {endPoint}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-        await _socket.SendAsync(request, SocketFlags.None, cancellationToken);
-
-        // Read the answer up to the blank line; whatever follows is the first frame(s).
+        await _socket.SendAsync(HandshakeRequest(endPoint, path), SocketFlags.None, cancellationToken);
         var filled = 0;
         int end;
-        while ((end = _buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0)
+        while ((end = HandshakeEnd(filled)) < 0)
         {
-            var n = await _socket.ReceiveAsync(_buffer.AsMemory(filled), SocketFlags.None, cancellationToken);
-            if (n == 0)
-            {
-                throw new IOException("closed during the handshake");
-            }
-
-            filled += n;
+            filled += await _socket.ReceiveAsync(_buffer.AsMemory(filled), SocketFlags.None, cancellationToken) is > 0 and var n
+                ? n
+                : throw new IOException("closed during the handshake");
         }
 
-        if (!_buffer.AsSpan(0, filled).StartsWith("HTTP/1.1 101"u8))
-        {
-            throw new IOException("handshake refused: " + Encoding.ASCII.GetString(_buffer, 0, Math.Min(filled, 80)).Split('\r')[0]);
-        }
-
-        var rest = filled - (end + 4);
-        _buffer.AsSpan(end + 4, rest).CopyTo(_buffer);
-        Loop = Task.Run(() => ReceiveLoopAsync(rest));
+        TakeHandshakeAnswer(filled, end);
+        Loop = Task.Run(ReceiveLoopAsync);
     }
 
     /// <summary>The socket's file descriptor, for <see cref="EpollLoop"/>.</summary>
@@ -95,29 +80,15 @@ internal sealed class LeanClient : IDisposable
     public void Connect(IPEndPoint endPoint, string path)
     {
         _socket.Connect(endPoint);
-        _socket.Send(Encoding.ASCII.GetBytes(
-            $"GET {path} HTTP/1.1\r\nHost: {endPoint}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+        _socket.Send(HandshakeRequest(endPoint, path));
         var filled = 0;
         int end;
-        while ((end = _buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0)
+        while ((end = HandshakeEnd(filled)) < 0)
         {
-            var n = _socket.Receive(_buffer.AsSpan(filled));
-            if (n == 0)
-            {
-                throw new IOException("closed during the handshake");
-            }
-
-            filled += n;
+            filled += _socket.Receive(_buffer.AsSpan(filled)) is > 0 and var n ? n : throw new IOException("closed during the handshake");
         }
 
-        if (!_buffer.AsSpan(0, filled).StartsWith("HTTP/1.1 101"u8))
-        {
-            throw new IOException("handshake refused: " + Encoding.ASCII.GetString(_buffer, 0, Math.Min(filled, 80)).Split('\r')[0]);
-        }
-
-        _filled = filled - (end + 4);
-        _buffer.AsSpan(end + 4, _filled).CopyTo(_buffer);
+        TakeHandshakeAnswer(filled, end);
         _socket.Blocking = false;
         Consume();
     }
@@ -127,40 +98,82 @@ internal sealed class LeanClient : IDisposable
     {
         while (true)
         {
-            if (_filled == _buffer.Length)
-            {
-                var larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
-                _buffer.AsSpan(0, _filled).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = larger;
-            }
-
+            GrowIfFull();
             var n = _socket.Receive(_buffer.AsSpan(_filled), SocketFlags.None, out var error);
             if (error == SocketError.WouldBlock)
             {
                 return true;
             }
 
-            if (error != SocketError.Success || n == 0)
+            if (error != SocketError.Success || n == 0 || !Take(n))
             {
                 _subscribed.TrySetException(new IOException("the socket closed before it was subscribed"));
-                return false;
-            }
-
-            _filled += n;
-            if (!Consume())
-            {
                 return false;
             }
         }
     }
 
+    private static byte[] HandshakeRequest(IPEndPoint endPoint, string path) => Encoding.ASCII.GetBytes(
+        $"GET {path} HTTP/1.1\r\nHost: {endPoint}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+
+    /// <summary>Where the handshake's answer ends (its blank line) in the first <paramref name="filled"/> bytes, or -1.</summary>
+    private int HandshakeEnd(int filled) => _buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8);
+
+    /// <summary>Checks the answer is 101 and keeps what follows it (the first frames) at the start of the buffer.</summary>
+    private void TakeHandshakeAnswer(int filled, int end)
+    {
+        if (!_buffer.AsSpan(0, filled).StartsWith("HTTP/1.1 101"u8))
+        {
+            throw new IOException("handshake refused: " + Encoding.ASCII.GetString(_buffer, 0, Math.Min(filled, 80)).Split('\r')[0]);
+        }
+
+        _filled = filled - (end + 4);
+        _buffer.AsSpan(end + 4, _filled).CopyTo(_buffer);
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        try
+        {
+            if (!Consume())
+            {
+                return;
+            }
+
+            while (true)
+            {
+                GrowIfFull();
+                var n = await _socket.ReceiveAsync(_buffer.AsMemory(_filled), SocketFlags.None);
+                if (n == 0 || !Take(n))
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            _subscribed.TrySetException(new IOException("the socket closed before it was subscribed"));
+        }
+    }
+
+    /// <summary><paramref name="n"/> more bytes are in the buffer: handles the whole frames. False on a close frame.</summary>
+    private bool Take(int n)
+    {
+        _filled += n;
+        return Consume();
+    }
+
+    /// <summary>Handles every whole frame in the buffer and keeps the rest; makes room for a frame larger than it. False on a close frame.</summary>
     private bool Consume()
     {
         var consumed = ParseFrames(_filled, out var needed);
         if (consumed < 0)
         {
-            return false; // close frame
+            return false;
         }
 
         _filled -= consumed;
@@ -171,58 +184,26 @@ internal sealed class LeanClient : IDisposable
 
         if (needed > _buffer.Length)
         {
-            var larger = ArrayPool<byte>.Shared.Rent(needed);
-            _buffer.AsSpan(0, _filled).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = larger;
+            Grow(needed);
         }
 
         return true;
     }
 
-    private async Task ReceiveLoopAsync(int filled)
+    private void GrowIfFull()
     {
-        try
+        if (_filled == _buffer.Length)
         {
-            while (true)
-            {
-                var consumed = ParseFrames(filled, out var needed);
-                if (consumed < 0)
-                {
-                    return; // close frame
-                }
-
-                filled -= consumed;
-                if (consumed > 0 && filled > 0)
-                {
-                    _buffer.AsSpan(consumed, filled).CopyTo(_buffer);
-                }
-
-                if (needed > _buffer.Length || filled == _buffer.Length)
-                {
-                    // A frame larger than the buffer (100 KB rows): grow so it fits whole.
-                    var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
-                    _buffer.AsSpan(0, filled).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(_buffer);
-                    _buffer = larger;
-                }
-
-                var n = await _socket.ReceiveAsync(_buffer.AsMemory(filled), SocketFlags.None);
-                if (n == 0)
-                {
-                    return;
-                }
-
-                filled += n;
-            }
+            Grow(_buffer.Length * 2);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            _subscribed.TrySetException(new IOException("the socket closed before it was subscribed"));
-        }
+    }
+
+    private void Grow(int size)
+    {
+        var larger = ArrayPool<byte>.Shared.Rent(size);
+        _buffer.AsSpan(0, _filled).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = larger;
     }
 
     /// <summary>Handles every whole frame in the buffer; returns the bytes consumed, or -1 on a close frame.</summary>
