@@ -35,6 +35,16 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
 
         await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
         await socket.ReceiveTypeAsync("subscribed");
+        // The server counts a frame once its write completes, which can be after the client has read it: wait until
+        // the two frames read so far (welcome, subscribed) are counted, so none of them is counted as a change below.
+        using (var counted = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            while (totals.GetValueOrDefault("pgnotify.websocket.frames_sent") < 2)
+            {
+                await Task.Delay(10, counted.Token);
+            }
+        }
+
         var framesBefore = totals.GetValueOrDefault("pgnotify.websocket.frames_sent");
         var writesBefore = totals.GetValueOrDefault("pgnotify.websocket.writes");
 
