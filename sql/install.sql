@@ -19,17 +19,18 @@ BEGIN
     IF v_what IS NULL THEN
         SELECT o.what, pg_get_userbyid(o.owner) INTO v_what, v_owner
         FROM (
-            SELECT format('%s pgnotify.%I', CASE c.relkind WHEN 'i' THEN 'index' WHEN 'S' THEN 'sequence' ELSE 'table' END,
-                          c.relname) AS what, c.relowner AS owner
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'pgnotify'
+            SELECT 1 AS rank, format('%s pgnotify.%I', CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' ELSE 'table' END,
+                                     c.relname) AS what, c.relowner AS owner
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'pgnotify' AND c.relkind NOT IN ('i', 'I') -- an index belongs to its table's owner
             UNION ALL
-            SELECT format('function %s', p.oid::regprocedure), p.proowner
+            SELECT 2, format('function %s', p.oid::regprocedure), p.proowner
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgnotify'
             UNION ALL
-            SELECT format('type pgnotify.%I', t.typname), t.typowner
+            SELECT 3, format('type pgnotify.%I', t.typname), t.typowner
             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'pgnotify') o
         WHERE o.owner <> v_me
-        ORDER BY o.what
+        ORDER BY o.rank, o.what LIKE 'sequence%', o.what
         LIMIT 1;
     END IF;
     IF v_what IS NOT NULL THEN
