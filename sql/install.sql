@@ -111,15 +111,38 @@ CREATE TABLE IF NOT EXISTS pgnotify.settings (
 
 INSERT INTO pgnotify.settings (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 
+-- The call stack (PG_CONTEXT) of whoever calls it, one line per level, this function's own line first.
+CREATE OR REPLACE FUNCTION pgnotify.call_stack() RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_stack text;
+BEGIN
+    GET DIAGNOSTICS v_stack = PG_CONTEXT;
+    RETURN v_stack;
+END
+$fn$;
+
+-- Whether a call stack taken by pgnotify.emit_change() (through call_stack(), as a plain assignment) shows that
+-- pgnotify.notify_change() called it directly, as a plain assignment too. Line 2 is emit_change's own line, line 3 its
+-- caller's; both come from the same translated message ("PL/pgSQL function %s line %d at %s"), so line 3 must be line
+-- 2 with the function's signature replaced, line numbers aside. That holds in every lc_messages, and no SQL text or
+-- name of anyone else's can produce it: only pgnotify.notify_change() formats as that signature.
+CREATE OR REPLACE FUNCTION pgnotify.called_by_trigger(p_stack text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT strpos(split_part(p_stack, E'\n', 2), 'pgnotify.emit_change(oid,text,text,text,jsonb,jsonb)') > 0
+       AND regexp_replace(split_part(p_stack, E'\n', 3), '[0-9]+', '#', 'g')
+           = replace(regexp_replace(split_part(p_stack, E'\n', 2), '[0-9]+', '#', 'g'),
+                     'pgnotify.emit_change(oid,text,text,text,jsonb,jsonb)', 'pgnotify.notify_change()')
+$fn$;
+
 -- Writes one change: strips the excluded columns, builds the payload, writes change_log or large_payload, notifies,
 -- and prunes old rows now and then. SECURITY DEFINER, so writers need no rights on PgNotify's tables, and it only
 -- does jsonb and text work on values it is given: nothing a writer or a table owner controls (casts, types, output
 -- functions) runs here with the owner's rights. The row JSON is computed by pgnotify.notify_change(), which runs as
 -- the writer.
--- Only pgnotify.notify_change() may call it, as a plain assignment: the line of PG_CONTEXT under this function's own
--- must be that function's. A writer calling it directly, from a trigger or function of their own, or from a cast run
--- inside notify_change(), is refused, so nobody can write a change_log row that no trigger wrote. The check derives
--- the translated "PL/pgSQL function " prefix from this function's own context line, so it holds in every lc_messages.
+-- Only pgnotify.notify_change() may call it, directly and as a plain assignment (see called_by_trigger). A writer
+-- calling it directly, from a trigger or function of their own, or from a cast run inside notify_change(), is
+-- refused, so nobody can write a change_log row that no trigger wrote.
 -- Payload: {"v":1,"schema","table","op","xid","seq","ts","data","old"}; "seq" counts the changes of one transaction,
 -- so PostgreSQL's folding of identical notifications inside a transaction never merges two real changes.
 CREATE OR REPLACE FUNCTION pgnotify.emit_change(
@@ -127,9 +150,7 @@ CREATE OR REPLACE FUNCTION pgnotify.emit_change(
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    v_context text;
-    v_self text;
-    v_caller text;
+    v_stack text;
     v_channel text;
     v_log boolean;
     v_excluded text[];
@@ -140,11 +161,8 @@ DECLARE
     v_ref bigint;
     v_pruned bigint;
 BEGIN
-    GET DIAGNOSTICS v_context = PG_CONTEXT;
-    v_self := split_part(v_context, E'\n', 1);
-    v_caller := split_part(v_context, E'\n', 2);
-    IF pg_trigger_depth() < 1 OR strpos(v_self, 'pgnotify.emit_change(') < 2
-       OR NOT starts_with(v_caller, left(v_self, strpos(v_self, 'pgnotify.emit_change(') - 1) || 'pgnotify.notify_change() ') THEN
+    v_stack := pgnotify.call_stack(); -- a plain assignment: see called_by_trigger
+    IF pg_trigger_depth() < 1 OR NOT pgnotify.called_by_trigger(v_stack) THEN
         RAISE EXCEPTION 'pgnotify.emit_change may only be called by the trigger function pgnotify.notify_change()'
             USING ERRCODE = '42501';
     END IF;

@@ -175,6 +175,72 @@ public sealed class TriggerPrivilegeTests(PostgresFixture db) : IClassFixture<Po
         executable.Should().Equal("pgnotify.emit_change(oid,text,text,text,jsonb,jsonb)");
     }
 
+    /// <summary>
+    /// emit_change's caller check reads PG_CONTEXT, whose lines are translated per lc_messages. The formats below are
+    /// PostgreSQL 15's own translations of "PL/pgSQL function %s line %d at %s" (some put the name first or last, or
+    /// quote it); the check must accept PgNotify's trigger and refuse everything else in each of them.
+    /// </summary>
+    [Theory]
+    [InlineData("PL/pgSQL function {0} line {1} at {2}", "assignment", "SQL statement \"{0}\"")]
+    [InlineData("PL/pgSQL-Funktion {0} Zeile {1} bei {2}", "Zuweisung", "SQL-Anweisung »{0}«")]
+    [InlineData("{0} PL/pgSQL fonksiyonu, {1}. satır, {2} içinde", "atama", "SQL ifadesi \"{0}\"")]
+    [InlineData("在{2}的第{1}行的PL/pgSQL函数{0}", "赋值", "SQL 语句 \"{0}\"")]
+    [InlineData("PL/pgSQL 함수 \"{0}\" 의 {1}번째 {2}", "지정", "SQL 문: \"{0}\"")]
+    [InlineData("PL/pgSQL関数{0}の{1}行目 - {2}", "代入", "SQL文 \"{0}\"")]
+    public async Task CallerCheck_AcceptsOnlyPgNotifysTrigger_InEveryMessageLanguage(string format, string assignment, string sqlStatement)
+    {
+        string Line(string signature, int line, string statement) => string.Format(System.Globalization.CultureInfo.InvariantCulture, format, signature, line, statement);
+        var own = Line("pgnotify.call_stack()", 5, "GET DIAGNOSTICS");
+        var helper = Line("pgnotify.emit_change(oid,text,text,text,jsonb,jsonb)", 16, assignment);
+
+        async Task<bool> Accepts(params string[] below) =>
+            await db.ScalarAsync<bool>("SELECT pgnotify.called_by_trigger($1)", string.Join('\n', [own, helper, .. below]));
+
+        (await Accepts(Line("pgnotify.notify_change()", 12, assignment), "the writer's statement")).Should().BeTrue();
+        (await Accepts(Line("pgnotify.notify_change()", 7, "PERFORM"))).Should().BeFalse("only the plain assignment is PgNotify's call");
+        (await Accepts(Line("mallory.notify_change()", 12, assignment))).Should().BeFalse();
+        (await Accepts(Line("mallory.\"pgnotify.notify_change()\"()", 12, assignment))).Should().BeFalse();
+        (await Accepts(Line("\"pgnotify.notify_change()\"()", 12, assignment))).Should().BeFalse();
+        (await Accepts(string.Format(System.Globalization.CultureInfo.InvariantCulture, sqlStatement, "SELECT 1"), Line("pgnotify.notify_change()", 12, assignment))).Should().BeFalse(
+            "a cast or function that notify_change runs sits between it and emit_change");
+        (await Accepts(Line("mallory.evil_json(mallory.evil)", 3, assignment), Line("pgnotify.notify_change()", 12, assignment))).Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task CallerCheck_OnTheRealServer_HoldsInEveryMessageLanguageItHas()
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY");
+        await Installer.EnableTableAsync(new PgTableName("public", table), PostgresFixture.NewName("ch"), lossless: true);
+        var tried = 0;
+        foreach (var language in new[] { "C", "de_DE.UTF-8", "tr_TR.UTF-8", "zh_CN.UTF-8", "ko_KR.UTF-8", "ja_JP.UTF-8" })
+        {
+            await using var connection = new NpgsqlConnection(db.ConnectionString + ";Pooling=false");
+            await connection.OpenAsync();
+            try
+            {
+                await using var set = new NpgsqlCommand($"SET lc_messages = '{language}'", connection);
+                await set.ExecuteNonQueryAsync();
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InvalidParameterValue)
+            {
+                continue; // this server's machine does not have that locale
+            }
+
+            tried++;
+            await using (var insert = new NpgsqlCommand($"INSERT INTO {PostgresFixture.Quote(table)} VALUES ({tried})", connection))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            await using var direct = new NpgsqlCommand($"SELECT pgnotify.emit_change('public.{PostgresFixture.Quote(table)}'::regclass, 'public', '{table}', 'INSERT', '{{}}', NULL)", connection);
+            var refused = async () => await direct.ExecuteNonQueryAsync();
+            (await refused.Should().ThrowAsync<PostgresException>()).Which.SqlState.Should().Be(PostgresErrorCodes.InsufficientPrivilege);
+        }
+
+        tried.Should().BeGreaterThan(0);
+        (await db.ScalarAsync<long>("SELECT count(*) FROM pgnotify.change_log WHERE payload::jsonb ->> 'table' = $1", table)).Should().Be(tried);
+    }
+
     /// <summary>A role that owns a schema of its own and a table in it, <c>t</c>, with a <c>password_hash</c> column.</summary>
     private async Task<(string Role, string Schema)> CreateTableOwnerAsync()
     {
