@@ -1,7 +1,9 @@
 -- PgNotify: install the pgnotify schema, its shared trigger function and the helpers that enable tables.
 -- Idempotent, and safe when several app instances run it at the same moment (an advisory lock serialises them).
 --   psql -v ON_ERROR_STOP=1 -f sql/install.sql
--- The C# installer (PgNotifyInstaller.InstallAsync) runs this very file.
+-- The C# installer (PgNotifyInstaller.InstallAsync) runs this very file. Run it as the role that should own every
+-- PgNotify object (the watched tables' owner, or your migrations role): it refuses objects another role owns.
+-- Writers need nothing granted; an app role that is not the owner needs the grants in docs/security.md.
 BEGIN;
 
 SELECT pg_advisory_xact_lock(8291770261334);
@@ -113,7 +115,7 @@ INSERT INTO pgnotify.settings (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 
 -- The call stack (PG_CONTEXT) of whoever calls it, one line per level, this function's own line first.
 CREATE OR REPLACE FUNCTION pgnotify.call_stack() RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql AS $fn$
 DECLARE
     v_stack text;
 BEGIN
