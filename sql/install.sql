@@ -197,8 +197,9 @@ BEGIN
         RETURNING position INTO v_position;
         PERFORM pg_notify(v_channel, '{"v":1,"wake":' || v_position || '}');
 
-        IF v_position % 1000 = 0 THEN
-            -- Retention in the database itself: the 2000 oldest positions at most, skipping rows another pruner holds.
+        -- Retention in the database itself: the 2000 oldest positions at most, skipping rows another pruner holds. One
+        -- pruning writer at a time (a try-lock, so no writer ever waits for another on change_log_state's row).
+        IF v_position % 1000 = 0 AND pg_try_advisory_xact_lock(8291770261335) THEN
             WITH doomed AS (
                 SELECT l.position FROM pgnotify.change_log l
                 WHERE l.position < v_position ORDER BY l.position LIMIT 2000 FOR UPDATE SKIP LOCKED),
