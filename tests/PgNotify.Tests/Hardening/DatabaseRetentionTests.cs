@@ -57,6 +57,35 @@ public sealed class DatabaseRetentionTests
     }
 
     [Fact]
+    public async Task ChangeLog_ManyConcurrentWriters_PruneWithoutFailingAndStayBounded()
+    {
+        await using var db = await FreshAsync();
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        var installer = new PgNotifyInstaller(db.DataSource);
+        await installer.SetRetentionAsync(TimeSpan.FromDays(1), changeLogMaxRows: 100, TimeSpan.FromHours(1));
+        await installer.EnableTableAsync(new PgTableName("public", table), lossless: true);
+
+        // Eight writers, 100 transactions of 10 rows each: prune points fall inside all of them, concurrently.
+        var writers = Enumerable.Range(0, 8).Select(async writer =>
+        {
+            await using var connection = await db.DataSource.OpenConnectionAsync();
+            for (var transaction = 0; transaction < 100; transaction++)
+            {
+                var first = (writer * 1000) + (transaction * 10);
+                await using var insert = new Npgsql.NpgsqlCommand(
+                    $"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, 'w' FROM generate_series({first}, {first + 9}) g", connection);
+                await insert.ExecuteNonQueryAsync();
+            }
+        });
+        await Task.WhenAll(writers);
+
+        (await db.ScalarAsync<long>($"SELECT count(*) FROM {PostgresFixture.Quote(table)}")).Should().Be(8000);
+        // A prune point whose writer finds another pruning skips its turn; the next one deletes up to 2,000 rows.
+        (await db.ScalarAsync<long>("SELECT count(*) FROM pgnotify.change_log")).Should().BeLessThanOrEqualTo(100 + (2 * ChangeLogPruneEvery));
+        (await db.ScalarAsync<long>("SELECT pruned_through FROM pgnotify.change_log_state")).Should().BeGreaterThanOrEqualTo(8000 - 100 - (2 * ChangeLogPruneEvery));
+    }
+
+    [Fact]
     public async Task LargePayload_WrittenByPsqlAloneWithNoAppRunning_StaysWithinRetention()
     {
         await using var db = await FreshAsync();
