@@ -297,7 +297,6 @@ RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     v_rel regclass;
-    v_args text;
     v_missing text;
     v_old pgnotify.enabled_table%ROWTYPE;
     v_names text[];
