@@ -637,8 +637,10 @@ public sealed partial class PgNotifyListener : BackgroundService
 
     private async Task InstallAsync(CancellationToken cancellationToken)
     {
-        var installer = new PgNotifyInstaller(_connections.Side);
+        var installer = new PgNotifyInstaller(_connections.Side, _logger);
         await installer.InstallAsync(cancellationToken).ConfigureAwait(false);
+        await installer.SetRetentionAsync(
+            _options.ChangeLogRetention, _options.ChangeLogMaxRows, _options.LargePayloadRetention, cancellationToken).ConfigureAwait(false);
         // Excluded columns are matched by table, not by spelling: "profiles" and "public.profiles" are one table.
         var exclusions = _options.ExcludedColumns.ToDictionary(e => PgTableName.Parse(e.Key), e => e.Value);
         foreach (var text in _options.Tables)

@@ -57,12 +57,17 @@ public sealed class PgNotifyOptions
     /// </summary>
     public bool LosslessDelivery { get; set; }
 
-    /// <summary>How long changes stay in <c>pgnotify.change_log</c> for resuming clients. Default: 24 hours.</summary>
+    /// <summary>
+    /// How long changes stay in <c>pgnotify.change_log</c> for resuming clients. Default: 24 hours. With
+    /// <see cref="InstallTriggers"/> on, it is also stored in <c>pgnotify.settings</c>, where the trigger enforces it
+    /// even when no app instance runs.
+    /// </summary>
     public TimeSpan ChangeLogRetention { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
     /// The most changes <c>pgnotify.change_log</c> keeps, whatever their age, counted in positions below the newest
-    /// (enforced at each <see cref="MaintenanceInterval"/>). Default: 1,000,000 changes.
+    /// (enforced at each <see cref="MaintenanceInterval"/>, and, with <see cref="InstallTriggers"/> on, by the trigger
+    /// itself through <c>pgnotify.settings</c>, within 1,000 rows). Default: 1,000,000 changes.
     /// </summary>
     public long ChangeLogMaxRows { get; set; } = 1_000_000;
 
@@ -102,7 +107,8 @@ public sealed class PgNotifyOptions
 
     /// <summary>
     /// How long rows too large for NOTIFY stay in <c>pgnotify.large_payload</c> for listeners to fetch before they are
-    /// pruned. Must exceed the longest time a listener may lag. Default: 1 hour.
+    /// pruned. Must exceed the longest time a listener may lag. Default: 1 hour. With <see cref="InstallTriggers"/> on,
+    /// it is also stored in <c>pgnotify.settings</c>, where the trigger enforces it even when no app instance runs.
     /// </summary>
     public TimeSpan LargePayloadRetention { get; set; } = TimeSpan.FromHours(1);
 
