@@ -201,9 +201,12 @@ describe('PgNotifyClient against the sample host', { timeout: 180_000 }, () => {
 
   test('the client paces its requests below the server\'s rate limit, and coalesces those about one table', async (t) => {
     const { client, wire, errors } = await openClient(t); // 10 requests per second at most, by default
+    const nextTask = () => new Promise((resolve) => setImmediate(resolve));
     for (let i = 0; i < 15; i++) {
-      client.subscribe('roles', () => {}).unsubscribe(); // each in its own task: nothing to coalesce within one
-      await new Promise((resolve) => setImmediate(resolve));
+      const sub = client.subscribe('roles', () => {}); // subscribe and unsubscribe in separate tasks: 30 changes
+      await nextTask();
+      sub.unsubscribe();
+      await nextTask();
     }
     for (let i = 0; i < 15; i++) client.subscribe('profiles', () => {}).unsubscribe(); // one task: nothing to send
     const changes = new Inbox();
