@@ -416,11 +416,12 @@ export class PgNotifyClient {
     }
   }
 
-  /** Whether the server sends everything `sub` needs. */
+  /** Whether the server sends everything `sub` needs, and no request in flight is about to change that. */
   #isServed(sub) {
     return sub.tables.every((table) => {
       const served = this.#served.get(table);
-      return served !== undefined && covers(served, sub);
+      const expected = this.#expected(table);
+      return served !== undefined && covers(served, sub) && expected !== null && covers(expected, sub);
     });
   }
 

@@ -225,7 +225,12 @@ describe('PgNotifyClient against the sample host', { timeout: 180_000 }, () => {
 
   test('requests the server ignores as rate-limited are sent again, in order', async (t) => {
     const { client, wire, errors } = await openClient(t, { maxRequestsPerSecond: 1_000 }); // no pacing to speak of
-    for (let i = 0; i < 30; i++) client.subscribe('roles', () => {}).unsubscribe(); // 60 requests at once
+    for (let i = 0; i < 30; i++) { // 60 requests at once: each change in its own task, so none is coalesced
+      const sub = client.subscribe('roles', () => {});
+      await new Promise((resolve) => setImmediate(resolve));
+      sub.unsubscribe();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const changes = new Inbox();
     const last = subscribeInto(client, changes, 'roles');
     await wire.take((e) => e.event === 'received' && e.frame.type === 'error' && e.frame.code === 'rate_limited',

@@ -438,3 +438,24 @@ test('an error listener throwing does not break the client, and app callbacks th
   assert.deepEqual(errors.map((e) => e.message), ['app bug']);
   assert.equal(client.state, 'open');
 });
+
+test('outbox: a subscription made while its table\'s unsubscribe is in flight is not ready until subscribed again', async (t) => {
+  const time = fakeTime(t);
+  const { client, server } = fakeClient(t);
+  client.connect();
+  server.last.welcome();
+  const first = collect(client, 'orders').subscription;
+  await settle();
+  server.last.answerAll();
+  first.unsubscribe();
+  await settle();
+  assert.equal(server.last.requests('unsubscribe').length, 1);
+  const second = collect(client, 'orders').subscription;
+  await settle();
+  assert.equal(second.state, 'pending', 'the server is about to stop sending the table');
+  server.last.answerAll();
+  await time.tick(200);
+  assert.deepEqual(server.last.sent.map((f) => f.type), ['subscribe', 'unsubscribe', 'subscribe']);
+  server.last.answerAll();
+  assert.equal(second.state, 'live');
+});
