@@ -5,75 +5,11 @@
 // reload).
 
 import assert from 'node:assert/strict';
-import { createConnection, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { PgNotifyClient } from '../src/index.js';
 import { marker, randomId, startHost } from './harness.js';
-
-/** A TCP proxy in front of the host that can refuse connections and cut the ones it carries, at chosen moments. */
-class CuttingProxy {
-  #server;
-  #pairs = new Set();
-  down = false;
-  /** Cut each connection this many ms after the server's first `subscribed` passes through it, while cutsLeft > 0. */
-  cutAfterSubscribedMs = null;
-  cutsLeft = 0;
-  cuts = 0;
-
-  constructor(targetPort) {
-    this.targetPort = targetPort;
-  }
-
-  async start() {
-    this.#server = createServer((client) => this.#accept(client));
-    await new Promise((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    this.port = this.#server.address().port;
-  }
-
-  #accept(client) {
-    if (this.down) {
-      client.destroy();
-      return;
-    }
-    const upstream = createConnection(this.targetPort, '127.0.0.1');
-    const pair = { client, upstream, armed: false };
-    this.#pairs.add(pair);
-    const end = () => {
-      this.#pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => {
-      if (!pair.armed && this.cutAfterSubscribedMs !== null && this.cutsLeft > 0 && chunk.includes('"subscribed"')) {
-        pair.armed = true;
-        this.cutsLeft--;
-        setTimeout(() => {
-          this.cuts++;
-          end();
-        }, this.cutAfterSubscribedMs());
-      }
-      client.write(chunk);
-    });
-    for (const socket of [client, upstream]) {
-      socket.on('error', end);
-      socket.on('close', end);
-    }
-  }
-
-  cutAll() {
-    for (const { client, upstream } of [...this.#pairs]) {
-      client.destroy();
-      upstream.destroy();
-    }
-  }
-
-  async stop() {
-    this.cutAll();
-    await new Promise((resolve) => this.#server?.close(resolve) ?? resolve());
-  }
-}
+import { CuttingProxy } from './proxy.js';
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
