@@ -38,6 +38,13 @@ test('the packed tarball installs into a fresh project, imports from Node and ty
     "console.log(typeof m.PgNotifyClient, typeof m.PgNotifyError, c.state, c.url);"], { cwd: app });
   assert.equal(imported.trim(), 'function function closed ws://x.test/ws/');
 
+  // CommonJS: `require` of an ES module works where Node supports it (20.19+, 22.12+).
+  if (process.features.require_module) {
+    const { stdout: required } = await run(process.execPath, ['-e',
+      "console.log(typeof require('@pgnotify/client').PgNotifyClient)"], { cwd: app });
+    assert.equal(required.trim(), 'function');
+  }
+
   await writeFile(path.join(app, 'consumer.ts'), [
     "import { PgNotifyClient, type Change } from '@pgnotify/client';",
     "const client = new PgNotifyClient('/ws/changes/', { heartbeatMs: 20_000 });",
