@@ -583,8 +583,9 @@ export class PgNotifyClient {
       this.#served.set(table, request.shape);
       if (request.since !== null) {
         this.#resumed.add(table);
-        // Subscriptions new on this table get only what comes after the replay.
-        if (head !== null) for (const sub of this.#subscriptions) if (sub.state === 'pending' && sub.tables.includes(table)) sub.skipThrough.set(table, head);
+        // The replay is for the subscriptions that were live before; ones new on this table get only what comes
+        // after it. (When all are new, the position came from the positionStore: the replay is theirs.)
+        if (head !== null) this.#skipReplayForNew(table, head);
         continue;
       }
       this.#resumed.delete(table);
@@ -596,6 +597,12 @@ export class PgNotifyClient {
     this.#unavailable = 0;
     this.#settleSubscriptions();
     if (this.#dirty.size > 0) this.#queueFlush();
+  }
+
+  #skipReplayForNew(table, head) {
+    const subs = [...this.#subscriptions].filter((sub) => sub.tables.includes(table));
+    if (!subs.some((sub) => sub.state !== 'pending')) return;
+    for (const sub of subs) if (sub.state === 'pending') sub.skipThrough.set(table, head);
   }
 
   #onRefused(frame) {

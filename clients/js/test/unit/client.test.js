@@ -390,8 +390,8 @@ test('positionStore keeps positions across a new client (a page reload) and resu
   other.server.last.welcome(true);
   await settle();
   assert.equal(other.server.last.requests('subscribe')[0].since, undefined, 'another filter: no resume');
-  second.server.last.answerAll().change('orders', 42).change('orders', 43);
-  assert.deepEqual(orders.changes.map((c) => c.position), [43]);
+  second.server.last.answerAll({ position: 45 }).change('orders', 42).change('orders', 43);
+  assert.deepEqual(orders.changes.map((c) => c.position), [43], 'the replay is for the new page: it is delivered');
   void time;
 });
 
