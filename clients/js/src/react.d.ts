@@ -9,6 +9,7 @@ import type {
   PgNotifyError,
   Row,
   SubscribeOptions,
+  SubscriptionState,
   UrlSource,
 } from './index.js';
 
@@ -48,6 +49,10 @@ export interface UseTableChangesResult {
   ready: boolean;
   /** Why the server refused it, if it did. */
   error: PgNotifyError | null;
+  /** The subscription's state: `resuming` while the socket is down, `live` again once resubscribed. */
+  state: SubscriptionState;
+  /** Whether its last return to `live` after a reconnect resumed without loss (see Subscription.recovered). */
+  recovered: boolean;
 }
 
 /**

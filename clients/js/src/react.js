@@ -85,7 +85,8 @@ function useClientState(client) {
 
 /**
  * Calls `onChange` with every change of `tables` (a name or an array), as long as the component is mounted.
- * Returns `{ ready, error }`: whether the server has acknowledged the subscription, or why it refused it.
+ * Returns `{ ready, error, state, recovered }`: whether the server has acknowledged the subscription, why it refused
+ * it, the subscription's state (`pending`, `live`, `resuming`...) and whether its last resume lost nothing.
  */
 export function useTableChanges(tables, onChange, options = {}) {
   const provided = useContext(PgNotifyContext);
@@ -126,9 +127,18 @@ export function useTableChanges(tables, onChange, options = {}) {
     };
   }, [client, key]); // eslint-disable-line react-hooks/exhaustive-deps -- `key` stands for tables/operations/filter
 
+  // The subscription's state and `recovered`, from the client's store (the current subscription's only).
+  const subscribe = useCallback((listener) => (client ? client.subscribe(listener) : () => {}), [client]);
+  const currentSubscription = () => {
+    const entry = current.current;
+    return entry && entry.client === client && entry.key === key && !entry.leaving ? entry.subscription : null;
+  };
+  const state = useSyncExternalStore(subscribe, () => currentSubscription()?.state ?? 'pending', () => 'pending');
+  const recovered = useSyncExternalStore(subscribe, () => currentSubscription()?.recovered ?? false, () => false);
+
   // The status of the current tables/operations/filter only: not ready again as soon as they change.
   const isCurrent = status.key === key;
-  return { ready: isCurrent && status.ready, error: isCurrent ? status.error : null };
+  return { ready: isCurrent && status.ready, error: isCurrent ? status.error : null, state, recovered };
 }
 
 /** A ref holding the latest value, updated during the commit, before layout effects and before any socket event. */

@@ -91,8 +91,9 @@ void subState, recovered, handle.error?.code;
 
 export function Shared() {
   const { client: shared, state: sharedState } = usePgNotify();
-  const { ready } = useTableChanges<Profile>('profiles', (change) => change.data?.name); // the provider's client
-  return `${shared?.state} ${sharedState} ${ready}`;
+  const { ready, state: subscriptionState, recovered: resumed } = useTableChanges<Profile>('profiles', (change) => change.data?.name); // the provider's client
+  const watched: SubscriptionState = subscriptionState;
+  return `${shared?.state} ${sharedState} ${ready} ${watched} ${resumed}`;
 }
 export const app = createElement(PgNotifyProvider, { url: '/ws/changes/', options: { minDelay: 100 } }, createElement(Shared));
 export const appWithClient = createElement(PgNotifyProvider, { client }, createElement(Shared));

@@ -115,3 +115,26 @@ test('PgNotifyProvider shares one client: hooks below it subscribe on it, and it
   assert.deepEqual(changes, [7, 7]);
   assert.equal(states.at(-1), 'open');
 });
+
+test('useTableChanges reports its subscription resuming while the socket is down, and recovered after a resume', async (t) => {
+  const server = new FakeServer();
+  const client = new PgNotifyClient('ws://a.test/ws/', { WebSocket: server.WebSocket, minDelay: 1, maxDelay: 1 }).connect();
+  t.after(() => client.close());
+  server.last.welcome(true);
+  const renders = [];
+  function Live() {
+    const { state, recovered } = useTableChanges('orders', () => {}, { client });
+    renders.push([state, recovered]);
+    return null;
+  }
+  await render(t, h(Live));
+  await act(async () => { await settle(); server.last.answerAll(); await settle(); });
+  assert.deepEqual(renders.at(-1), ['live', false]);
+  await act(async () => { server.last.change('orders', 10); server.last.drop(); });
+  assert.deepEqual(renders.at(-1), ['resuming', false]);
+  await act(async () => { await new Promise((resolve) => setTimeout(resolve, 20)); });
+  await act(async () => { server.last.welcome(true); await settle(); });
+  assert.equal(server.last.requests('subscribe')[0].since, 10);
+  await act(async () => { server.last.answerAll(); await settle(); });
+  assert.deepEqual(renders.at(-1), ['live', true]);
+});
