@@ -11,8 +11,6 @@
 // subscriptions) and what the server serves (from its answers), and sends, paced, only what brings the second to the
 // first. So a burst of calls for one table costs one request, and a filter change is one replacing `subscribe`.
 
-import { stableJson } from './stable-json.js';
-
 /** How many requests per second the client sends at most: half the server's default limit (20). */
 const DEFAULT_REQUESTS_PER_SECOND = 10;
 
@@ -947,4 +945,13 @@ function canonicalTableName(text) {
   if (!match) return String(text);
   const unquote = (part) => (part.startsWith('"') ? part.slice(1, -1).replaceAll('""', '"') : part);
   return tableName(match[1] ? unquote(match[1]) : 'public', unquote(match[2]));
+}
+
+/** JSON with object keys sorted, so that `{a, b}` and `{b, a}` compare equal. */
+function stableJson(value) {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${stableJson(value[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
 }

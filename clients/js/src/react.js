@@ -6,7 +6,6 @@
 
 import * as React from 'react';
 import { PgNotifyClient } from './index.js';
-import { stableJson } from './stable-json.js';
 
 const { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore } = React;
 
@@ -148,4 +147,14 @@ function useLatest(value) {
     ref.current = value;
   });
   return ref;
+}
+
+// The same as index.js's (each file stands alone: the client is one file to copy for apps without a bundler).
+/** JSON with object keys sorted, so that `{a, b}` and `{b, a}` compare equal. */
+function stableJson(value) {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${stableJson(value[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
 }

@@ -25,7 +25,7 @@ test('the packed tarball installs into a fresh project, imports from Node and ty
   const [packed] = JSON.parse(stdout);
   const files = packed.files.map((f) => f.path).sort();
   assert.deepEqual(files, ['LICENSE', 'README.md', 'package.json', 'src/index.d.ts', 'src/index.js', 'src/react.d.ts',
-    'src/react.js', 'src/stable-json.js'], 'nothing else goes in the tarball');
+    'src/react.js'], 'nothing else goes in the tarball');
 
   const app = path.join(work, 'app');
   await run('mkdir', ['-p', app]);
@@ -58,4 +58,10 @@ test('the packed tarball installs into a fresh project, imports from Node and ty
   }));
   const checked = await run(process.execPath, [tsc, '-p', app]).then(() => null, (error) => error);
   assert.equal(checked, null, checked && `tsc failed:\n${checked.stdout}${checked.stderr}`);
+});
+
+test('src/index.js stands alone: it imports nothing (apps without a bundler copy just that file)', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const source = await readFile(path.join(packageDir, 'src/index.js'), 'utf8');
+  assert.deepEqual(source.match(/^\s*import\s.*$/gm) ?? [], []);
 });
