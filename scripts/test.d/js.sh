@@ -37,7 +37,7 @@ trap 'rm -f "$tap"' EXIT
 node --test \
   --test-reporter=spec --test-reporter-destination=stderr \
   --test-reporter=tap --test-reporter-destination="$tap" \
-  test/*.test.js
+  test/*.test.js test/unit/*.test.js
 status=$?
 
 count() { sed -n -E "s/^# $1 ([0-9]+)\$/\\1/p" "$tap" | tail -n 1; }

@@ -97,7 +97,13 @@ export type ClientErrorCode =
   | 'server_error' // closed with 1011
   | 'invalid_frame' // the server sent something that is not JSON
   | 'conflicting_subscription' // the same table with another filter on the same client
-  | 'unsubscribed'; // `ready` of a subscription unsubscribed before its acknowledgment
+  | 'unsubscribed' // `ready` of a subscription unsubscribed before its acknowledgment
+  | 'connect_failed' // an attempt failed before `welcome`: a refused handshake (401, 403, 503 reach a browser as 1006), the network, beforeConnect or the URL function
+  | 'connect_timeout' // no open socket within connectTimeoutMs, or no `welcome` within welcomeTimeoutMs
+  | 'heartbeat_timeout' // nothing came back within heartbeatTimeoutMs of a ping: the connection was half open
+  | 'gave_up' // maxRetries failed attempts in a row (onGiveUp)
+  | 'disconnected' // the socket refused a frame
+  | 'position_store_failed'; // the positionStore threw
 
 export declare class PgNotifyError extends Error {
   name: 'PgNotifyError';
@@ -108,26 +114,74 @@ export declare class PgNotifyError extends Error {
   tables?: string[];
   /** The WebSocket close code, for errors reported from a close. */
   closeCode?: number;
+  /** Which connection attempt in a row failed (connect_failed, connect_timeout, gave_up). */
+  attempt?: number;
+  /** What made it fail, when it came from elsewhere (beforeConnect, the URL function, the WebSocket constructor). */
+  cause?: unknown;
+}
+
+/** A socket as the client uses it: the browser's WebSocket, `ws`'s, or anything with the same members. */
+export interface WebSocketLike {
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
 }
 
 /** The `WebSocket` constructor to use: the browser's, or the `ws` package's in Node. */
 export interface WebSocketConstructor {
-  new (url: string): {
-    onmessage: ((event: any) => void) | null;
-    onclose: ((event: any) => void) | null;
-    onerror: ((event: any) => void) | null;
-    send(data: string): void;
-    close(code?: number, reason?: string): void;
-  };
+  new (url: string): WebSocketLike;
+}
+
+/** The socket's URL, or a function giving it before each connection attempt (e.g. with a fresh one-time ticket). */
+export type UrlSource = string | URL | (() => string | URL | Promise<string | URL>);
+
+/** Where positions are kept across page reloads: `sessionStorage` fits. */
+export interface PositionStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
 }
 
 export interface PgNotifyClientOptions {
   /** The WebSocket constructor. Default: `globalThis.WebSocket` (pass `ws`'s in Node 20). */
   WebSocket?: WebSocketConstructor;
-  /** The first reconnect delay's upper bound, in milliseconds; it doubles per attempt. Default: 500. */
+  /**
+   * Makes the socket instead of `new WebSocket(url)`: in Node, to send headers, e.g.
+   * `(url) => new WebSocket(url, { headers: { Authorization: 'Bearer ' + token } })` with `ws`.
+   */
+  createWebSocket?: (url: string) => WebSocketLike;
+  /** Awaited before every connection attempt: refresh a cookie or a token here. A throw fails the attempt (connect_failed). */
+  beforeConnect?: () => void | Promise<void>;
+  /**
+   * The reconnect delay after the first failure, in milliseconds. The delay for attempt n is between half and all of
+   * min(maxDelay, minDelay * 2^n), at random: never below half of minDelay. Default: 500.
+   */
   minDelay?: number;
   /** The largest reconnect delay, in milliseconds. Default: 30000. */
   maxDelay?: number;
+  /** Failed attempts in a row after which the client gives up (state `closed`, onGiveUp). Default: Infinity. */
+  maxRetries?: number;
+  /** How long a connection must stay up, in milliseconds, for the attempt count to start again from 0. Default: 5000. */
+  minUptimeMs?: number;
+  /** The longest a socket may take to open, in milliseconds. Default: 15000. */
+  connectTimeoutMs?: number;
+  /** The longest from the socket opening to the server's `welcome`, in milliseconds. Default: 10000. */
+  welcomeTimeoutMs?: number;
+  /** After this long without any frame from the server, in milliseconds, the client sends a `ping`. Default: 25000. */
+  heartbeatMs?: number;
+  /** Without any frame this long after a ping, in milliseconds, the socket is dropped and the client reconnects. Default: 10000. */
+  heartbeatTimeoutMs?: number;
+  /** Reconnect at once on `online` and when a hidden page becomes visible (and then check an open socket). Default: true. */
+  reconnectOnResume?: boolean;
+  /**
+   * Keeps each table's last position (lossless servers) across page reloads, e.g. `sessionStorage`: a new client
+   * subscribing to a table with the same filter resumes from it instead of starting afresh. Default: none.
+   */
+  positionStore?: PositionStore;
+  /** The key under which positionStore keeps them. Default: `pgnotify.positions`. */
+  positionStoreKey?: string;
   /**
    * The most requests (subscribe, unsubscribe) the client sends per second; more wait their turn. Keep it below the
    * server's limit (`MaxMessagesPerSecond`, 20 by default). Default: 10.
@@ -141,9 +195,26 @@ export interface PgNotifyClientOptions {
    * Called with every error: refused subscriptions (also rejecting their `ready`), error frames, closes with 1007,
    * 1008, 1009 or 1011 (the client reconnects after each), `unavailable` answers (retried), and what the app's own
    * callbacks throw. After a `rate_limited` answer the client pauses and sends the unanswered requests again, quietly.
+   * Also failed connection attempts (connect_failed, connect_timeout, each with its `attempt`) and heartbeat_timeout.
    * Default: `console.error`.
    */
   onError?: (error: PgNotifyError | Error) => void;
+  /** Called when the client gave up after maxRetries failed attempts in a row (code `gave_up`). */
+  onGiveUp?: (error: PgNotifyError) => void;
+}
+
+/**
+ * A subscription's state: `pending` until the server first acknowledges it, `live`, `resuming` after the socket
+ * dropped until it is live again on the next one, `failed` when refused (see `error`), `closed` once unsubscribed.
+ */
+export type SubscriptionState = 'pending' | 'live' | 'resuming' | 'failed' | 'closed';
+
+/** The events of `on` and `off`, with what their listeners receive. */
+export interface PgNotifyEvents {
+  state: ConnectionState;
+  error: PgNotifyError | Error;
+  resync: Resync;
+  giveup: PgNotifyError;
 }
 
 export interface SubscribeOptions<R = Row> {
@@ -164,6 +235,15 @@ export interface Subscription {
    * (rate_limited, unavailable) are sent again and keep it pending.
    */
   readonly ready: Promise<void>;
+  /** Where it stands now. */
+  readonly state: SubscriptionState;
+  /**
+   * Whether its last return to `live` after a reconnect resumed every table from its position, so nothing was
+   * missed (lossless servers). False before any reconnect, and after a return that could not resume: reload then.
+   */
+  readonly recovered: boolean;
+  /** Why it failed, when its state is `failed`. */
+  readonly error: PgNotifyError | null;
   /** Stops delivery to this subscription (and unsubscribes on the server unless another one uses the table). */
   unsubscribe(): void;
 }
@@ -172,12 +252,12 @@ export declare class PgNotifyClient {
   /**
    * @param url `ws(s)://`, `http(s)://`, or, in a browser, relative to the page (`/ws/changes/`).
    */
-  constructor(url: string | URL, options?: PgNotifyClientOptions);
+  constructor(url: UrlSource, options?: PgNotifyClientOptions);
 
   /** The connection state. */
   readonly state: ConnectionState;
 
-  /** The socket's absolute `ws:` or `wss:` URL. */
+  /** The socket's absolute `ws:` or `wss:` URL (for a URL function: the last one it gave, '' before). */
   readonly url: string;
 
   /** Opens the socket, and reopens it whenever it drops, until `close()`. */
@@ -185,6 +265,21 @@ export declare class PgNotifyClient {
 
   /** Closes the socket (1000) and stops reconnecting. Subscriptions are kept for a later `connect()`. */
   close(): void;
+
+  /** Drops the socket and connects again at once, the attempt count reset (also after close() or giving up). */
+  reconnect(): this;
+
+  /** Adds a listener, called after the option callback of the same name. */
+  on<E extends keyof PgNotifyEvents>(event: E, listener: (value: PgNotifyEvents[E]) => void): this;
+
+  /** Removes a listener added with `on`. */
+  off<E extends keyof PgNotifyEvents>(event: E, listener: (value: PgNotifyEvents[E]) => void): this;
+
+  /**
+   * The store form, for React's `useSyncExternalStore`: `listener` is called after every change of `state` or of a
+   * subscription's state. Returns the function that removes it.
+   */
+  subscribe(listener: () => void): () => void;
 
   /**
    * Receives the changes of one or more tables (`name` for schema public, or `schema.name`). Subscriptions survive

@@ -1,5 +1,6 @@
 // Types of @pgnotify/client/react.
 
+import type { ReactNode } from 'react';
 import type {
   Change,
   ConnectionState,
@@ -8,6 +9,8 @@ import type {
   PgNotifyError,
   Row,
   SubscribeOptions,
+  SubscriptionState,
+  UrlSource,
 } from './index.js';
 
 export interface UseWebSocketResult {
@@ -21,11 +24,24 @@ export interface UseWebSocketResult {
  * One PgNotifyClient per component and url: connected while mounted, closed on unmount. Only a new `url` opens a
  * new socket; the callbacks may change on every render (the latest are called), the other options are read once.
  */
-export declare function useWebSocket(url: string, options?: PgNotifyClientOptions): UseWebSocketResult;
+export declare function useWebSocket(url: UrlSource, options?: PgNotifyClientOptions): UseWebSocketResult;
+
+export type PgNotifyProviderProps =
+  | { /** A client of yours, to connect and close yourself. */ client: PgNotifyClient; url?: undefined; options?: undefined; children?: ReactNode }
+  | { client?: undefined; /** The url of a client made, connected and closed by the provider. */ url: UrlSource; options?: PgNotifyClientOptions; children?: ReactNode };
+
+/** Shares one client with the components below it: usePgNotify, and useTableChanges without a `client`. */
+export declare function PgNotifyProvider(props: PgNotifyProviderProps): ReactNode;
+
+/** The client of the nearest PgNotifyProvider (null outside one), and its state. */
+export declare function usePgNotify(): { client: PgNotifyClient | null; state: ConnectionState };
 
 export interface UseTableChangesOptions<R = Row> extends SubscribeOptions<R> {
-  /** The client to subscribe with, usually from useWebSocket. Nothing is subscribed while it is null or undefined. */
-  client: PgNotifyClient | null | undefined;
+  /**
+   * The client to subscribe with, e.g. from useWebSocket. Nothing is subscribed while it is null or undefined.
+   * Leave it out to use the nearest PgNotifyProvider's.
+   */
+  client?: PgNotifyClient | null | undefined;
 }
 
 export interface UseTableChangesResult {
@@ -33,6 +49,10 @@ export interface UseTableChangesResult {
   ready: boolean;
   /** Why the server refused it, if it did. */
   error: PgNotifyError | null;
+  /** The subscription's state: `resuming` while the socket is down, `live` again once resubscribed. */
+  state: SubscriptionState;
+  /** Whether its last return to `live` after a reconnect resumed without loss (see Subscription.recovered). */
+  recovered: boolean;
 }
 
 /**
@@ -42,5 +62,5 @@ export interface UseTableChangesResult {
 export declare function useTableChanges<R = Row>(
   tables: string | string[],
   onChange: (change: Change<R>) => void,
-  options: UseTableChangesOptions<R>,
+  options?: UseTableChangesOptions<R>,
 ): UseTableChangesResult;

@@ -2,35 +2,40 @@
 //
 // The rule that keeps sockets stable: callbacks live in refs, so that re-rendering with a new inline callback never
 // reopens the socket or resubscribes. Only a new url opens a new socket, and only a change in the tables, operations
-// or filter (compared by value) resubscribes.
+// or filter (compared by value, whatever the order of their keys) resubscribes.
 
-import { useEffect, useMemo, useRef, useState } from 'react';
+import * as React from 'react';
 import { PgNotifyClient } from './index.js';
+
+const { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore } = React;
+
+// Refs to the latest callbacks are updated before any layout effect or socket event can run after a commit.
+const useBeforeLayout = React.useInsertionEffect ?? React.useLayoutEffect;
+
+const PgNotifyContext = createContext(null);
 
 /**
  * One PgNotifyClient for the component, connected while it is mounted and closed on unmount. A new `url` makes a new
- * client; the other options are read once per client, except the callbacks, of which the latest are always called.
+ * client (a URL function may change on every render: the latest is called); the other options are read once per
+ * client, except the callbacks, of which the latest are always called.
  */
 export function useWebSocket(url, options = {}) {
-  const callbacks = useLatest(options);
-  const [state, setState] = useState('connecting');
+  const latest = useLatest({ ...options, url });
+  const urlKey = typeof url === 'function' ? url : String(url);
+  const isFunction = typeof url === 'function';
   const client = useMemo(
-    () => new PgNotifyClient(url, {
-      WebSocket: options.WebSocket,
-      minDelay: options.minDelay,
-      maxDelay: options.maxDelay,
-      maxRequestsPerSecond: options.maxRequestsPerSecond,
-      onState: (next) => {
-        setState(next);
-        callbacks.current.onState?.(next);
-      },
-      onResync: (info) => callbacks.current.onResync?.(info),
+    () => new PgNotifyClient(isFunction ? () => latest.current.url() : url, {
+      ...options,
+      onState: (next) => latest.current.onState?.(next),
+      onResync: (info) => latest.current.onResync?.(info),
+      onGiveUp: (error) => latest.current.onGiveUp?.(error),
+      beforeConnect: options.beforeConnect ? () => latest.current.beforeConnect?.() : undefined,
       onError: (error) => {
-        if (callbacks.current.onError) callbacks.current.onError(error);
+        if (latest.current.onError) latest.current.onError(error);
         else console.error('PgNotify:', error);
       },
     }),
-    [url], // eslint-disable-line react-hooks/exhaustive-deps -- a new socket only for a new url
+    [isFunction ? 'function' : urlKey], // eslint-disable-line react-hooks/exhaustive-deps -- a new socket only for a new url
   );
 
   // The close is deferred by a microtask: React's StrictMode unmounts and remounts every effect once in development,
@@ -46,17 +51,50 @@ export function useWebSocket(url, options = {}) {
     };
   }, [client]);
 
-  return { client, state };
+  return { client, state: useClientState(client) };
+}
+
+/**
+ * Shares one client with the components below: `usePgNotify()` and `useTableChanges` without a `client` use it.
+ * Give either `client` (yours to connect and close) or `url` and `options` (a client made, connected and closed here,
+ * as useWebSocket does).
+ */
+export function PgNotifyProvider({ client, url, options, children }) {
+  if (client) return createElement(PgNotifyContext.Provider, { value: client }, children);
+  return createElement(OwnClient, { url, options }, children);
+}
+
+function OwnClient({ url, options, children }) {
+  const { client } = useWebSocket(url, options);
+  return createElement(PgNotifyContext.Provider, { value: client }, children);
+}
+
+/** The client of the nearest PgNotifyProvider (null outside one), and its state. */
+export function usePgNotify() {
+  const client = useContext(PgNotifyContext);
+  return { client, state: useClientState(client) };
+}
+
+/** The client's state, re-rendering on changes: always the state of the client given, never an older one's. */
+function useClientState(client) {
+  const subscribe = useCallback((listener) => (client ? client.subscribe(listener) : () => {}), [client]);
+  const snapshot = () => client?.state ?? 'closed';
+  return useSyncExternalStore(subscribe, snapshot, snapshot);
 }
 
 /**
  * Calls `onChange` with every change of `tables` (a name or an array), as long as the component is mounted.
- * Returns `{ ready, error }`: whether the server has acknowledged the subscription, or why it refused it.
+ * Returns `{ ready, error, state, recovered }`: whether the server has acknowledged the subscription, why it refused
+ * it, the subscription's state (`pending`, `live`, `resuming`...) and whether its last resume lost nothing.
  */
-export function useTableChanges(tables, onChange, { client, operations, filter } = {}) {
+export function useTableChanges(tables, onChange, options = {}) {
+  const provided = useContext(PgNotifyContext);
+  const client = 'client' in options ? options.client : provided;
+  const { operations, filter } = options;
   const latest = useLatest(onChange);
   const [status, setStatus] = useState({ key: null, ready: false, error: null });
-  const key = JSON.stringify([tables, operations ?? null, filter ?? null]);
+  const names = [...new Set(Array.isArray(tables) ? tables : [tables])].sort();
+  const key = stableJson([names, operations ? [...new Set(operations)].sort() : null, filter ?? null]);
   const current = useRef(null); // { client, key, subscription, leaving }
 
   useEffect(() => {
@@ -66,8 +104,8 @@ export function useTableChanges(tables, onChange, { client, operations, filter }
       entry.leaving = false; // StrictMode's remount: keep the subscription
     } else {
       entry?.subscription.unsubscribe(); // one still leaving goes now, before subscribing with other options
-      const [names, ops, rowFilter] = JSON.parse(key);
-      const subscription = client.subscribe(names, (change) => latest.current(change), {
+      const [tableNames, ops, rowFilter] = JSON.parse(key);
+      const subscription = client.subscribe(tableNames, (change) => latest.current(change), {
         operations: ops ?? undefined,
         filter: rowFilter ?? undefined,
       });
@@ -88,16 +126,35 @@ export function useTableChanges(tables, onChange, { client, operations, filter }
     };
   }, [client, key]); // eslint-disable-line react-hooks/exhaustive-deps -- `key` stands for tables/operations/filter
 
+  // The subscription's state and `recovered`, from the client's store (the current subscription's only).
+  const subscribe = useCallback((listener) => (client ? client.subscribe(listener) : () => {}), [client]);
+  const currentSubscription = () => {
+    const entry = current.current;
+    return entry && entry.client === client && entry.key === key && !entry.leaving ? entry.subscription : null;
+  };
+  const state = useSyncExternalStore(subscribe, () => currentSubscription()?.state ?? 'pending', () => 'pending');
+  const recovered = useSyncExternalStore(subscribe, () => currentSubscription()?.recovered ?? false, () => false);
+
   // The status of the current tables/operations/filter only: not ready again as soon as they change.
   const isCurrent = status.key === key;
-  return { ready: isCurrent && status.ready, error: isCurrent ? status.error : null };
+  return { ready: isCurrent && status.ready, error: isCurrent ? status.error : null, state, recovered };
 }
 
-/** A ref holding the latest value, updated after each commit. */
+/** A ref holding the latest value, updated during the commit, before layout effects and before any socket event. */
 function useLatest(value) {
   const ref = useRef(value);
-  useEffect(() => {
+  useBeforeLayout(() => {
     ref.current = value;
   });
   return ref;
+}
+
+// The same as index.js's (each file stands alone: the client is one file to copy for apps without a bundler).
+/** JSON with object keys sorted, so that `{a, b}` and `{b, a}` compare equal. */
+function stableJson(value) {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${stableJson(value[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
 }

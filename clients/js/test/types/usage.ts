@@ -1,7 +1,15 @@
 // Compiled with `tsc --noEmit` by test/types.test.js: the declarations must accept real usage and reject mistakes.
 import { WebSocket } from 'ws';
-import { PgNotifyClient, PgNotifyError, type Change, type ConnectionState, type Resync } from '@pgnotify/client';
-import { useTableChanges, useWebSocket } from '@pgnotify/client/react';
+import { createElement } from 'react';
+import {
+  PgNotifyClient,
+  PgNotifyError,
+  type Change,
+  type ConnectionState,
+  type Resync,
+  type SubscriptionState,
+} from '@pgnotify/client';
+import { PgNotifyProvider, usePgNotify, useTableChanges, useWebSocket } from '@pgnotify/client/react';
 
 interface Profile {
   id: number;
@@ -56,3 +64,36 @@ export function Profiles({ userId }: { userId: number }) {
 
 // The browser's own WebSocket fits the option too.
 new PgNotifyClient('wss://example.com/ws/changes/', { WebSocket: globalThis.WebSocket }).connect().close();
+
+// Credentials, liveness, backoff, positions.
+const withTicket = new PgNotifyClient(async () => `wss://example.com/ws/changes/?ticket=${await Promise.resolve('t')}`, {
+  beforeConnect: async () => { await Promise.resolve(); },
+  createWebSocket: (url) => new WebSocket(url, { headers: { Authorization: 'Bearer x' } }),
+  heartbeatMs: 25_000,
+  heartbeatTimeoutMs: 10_000,
+  connectTimeoutMs: 15_000,
+  welcomeTimeoutMs: 10_000,
+  maxRetries: 10,
+  minUptimeMs: 5_000,
+  onGiveUp: (error) => console.log(error.code, error.attempt),
+  positionStore: globalThis.sessionStorage,
+});
+withTicket.on('state', (s: ConnectionState) => s).on('resync', (r: Resync) => r.reason).off('error', () => {});
+// @ts-expect-error an unknown event
+withTicket.on('message', () => {});
+const stopListening: () => void = withTicket.subscribe(() => {});
+stopListening();
+withTicket.reconnect().close();
+const handle = withTicket.subscribe('profiles', () => {});
+const subState: SubscriptionState = handle.state;
+const recovered: boolean = handle.recovered;
+void subState, recovered, handle.error?.code;
+
+export function Shared() {
+  const { client: shared, state: sharedState } = usePgNotify();
+  const { ready, state: subscriptionState, recovered: resumed } = useTableChanges<Profile>('profiles', (change) => change.data?.name); // the provider's client
+  const watched: SubscriptionState = subscriptionState;
+  return `${shared?.state} ${sharedState} ${ready} ${watched} ${resumed}`;
+}
+export const app = createElement(PgNotifyProvider, { url: '/ws/changes/', options: { minDelay: 100 } }, createElement(Shared));
+export const appWithClient = createElement(PgNotifyProvider, { client }, createElement(Shared));
