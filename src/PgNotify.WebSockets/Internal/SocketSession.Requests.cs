@@ -16,7 +16,7 @@ internal sealed partial class SocketSession
         }
         catch (JsonException ex)
         {
-            EnqueueError(RequestId.None, "invalid_json", "The message is not valid JSON: " + ex.Message);
+            EnqueueError(RequestId.None, ErrorCodes.InvalidJson, "The message is not valid JSON: " + ex.Message);
             return;
         }
 
@@ -29,7 +29,7 @@ internal sealed partial class SocketSession
             catch (InvalidOperationException ex)
             {
                 // System.Text.Json refuses some valid-looking JSON only when a value is read (e.g. an escaped lone surrogate).
-                EnqueueError(RequestId.None, "invalid_message", "The message has a value that cannot be read: " + ex.Message);
+                EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "The message has a value that cannot be read: " + ex.Message);
             }
         }
     }
@@ -38,19 +38,19 @@ internal sealed partial class SocketSession
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
-            EnqueueError(RequestId.None, "invalid_message", "A message must be a JSON object with a \"type\".");
+            EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "A message must be a JSON object with a \"type\".");
             return;
         }
 
         if (!RequestId.TryRead(root, out var id))
         {
-            EnqueueError(RequestId.None, "invalid_message", $"\"id\" must be a string of at most {RequestId.MaxLength} characters or an integer.");
+            EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, $"\"id\" must be a string of at most {RequestId.MaxLength} characters or an integer.");
             return;
         }
 
         if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
         {
-            EnqueueError(id, "invalid_message", "A message must have a string \"type\": subscribe, unsubscribe or ping.");
+            EnqueueError(id, ErrorCodes.InvalidMessage, "A message must have a string \"type\": subscribe, unsubscribe or ping.");
             return;
         }
 
@@ -87,7 +87,7 @@ internal sealed partial class SocketSession
         }
         else
         {
-            EnqueueError(id, "unknown_type", "Unknown message type: use subscribe, unsubscribe or ping.");
+            EnqueueError(id, ErrorCodes.UnknownType, "Unknown message type: use subscribe, unsubscribe or ping.");
         }
     }
 
@@ -95,13 +95,13 @@ internal sealed partial class SocketSession
     {
         if (!root.TryGetProperty("tables", out var tables) || tables.ValueKind != JsonValueKind.Array || tables.GetArrayLength() == 0)
         {
-            EnqueueError(id, "invalid_message", "\"tables\" must be a non-empty array of table names.");
+            EnqueueError(id, ErrorCodes.InvalidMessage, "\"tables\" must be a non-empty array of table names.");
             return null;
         }
 
         if (tables.GetArrayLength() > MaxTablesPerRequest)
         {
-            EnqueueError(id, "invalid_message", $"\"tables\" may name at most {MaxTablesPerRequest} tables.");
+            EnqueueError(id, ErrorCodes.InvalidMessage, $"\"tables\" may name at most {MaxTablesPerRequest} tables.");
             return null;
         }
 
@@ -110,7 +110,7 @@ internal sealed partial class SocketSession
         {
             if (table.ValueKind != JsonValueKind.String || table.GetString() is not { Length: > 0 and <= 200 } name)
             {
-                EnqueueError(id, "invalid_message", "\"tables\" must hold table names (strings of 1 to 200 characters).");
+                EnqueueError(id, ErrorCodes.InvalidMessage, "\"tables\" must hold table names (strings of 1 to 200 characters).");
                 return null;
             }
 
@@ -130,13 +130,13 @@ internal sealed partial class SocketSession
 
         if (!_router.Lossless)
         {
-            EnqueueError(id, "invalid_position", "\"since\" needs lossless delivery, which this server does not have turned on.");
+            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
             return false;
         }
 
         if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
         {
-            EnqueueError(id, "invalid_position", "\"since\" must be a position: a whole number of zero or more.");
+            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
             return false;
         }
 
@@ -151,7 +151,7 @@ internal sealed partial class SocketSession
         {
             if (opsValue.ValueKind != JsonValueKind.Array || opsValue.GetArrayLength() == 0)
             {
-                EnqueueError(id, "invalid_message", "\"operations\" must be a non-empty array of INSERT, UPDATE, DELETE, TRUNCATE.");
+                EnqueueError(id, ErrorCodes.InvalidMessage, "\"operations\" must be a non-empty array of INSERT, UPDATE, DELETE, TRUNCATE.");
                 return;
             }
 
@@ -167,7 +167,7 @@ internal sealed partial class SocketSession
                 };
                 if (parsed is not { } operation)
                 {
-                    EnqueueError(id, "invalid_message", "\"operations\" may only hold INSERT, UPDATE, DELETE, TRUNCATE.");
+                    EnqueueError(id, ErrorCodes.InvalidMessage, "\"operations\" may only hold INSERT, UPDATE, DELETE, TRUNCATE.");
                     return;
                 }
 
@@ -188,7 +188,7 @@ internal sealed partial class SocketSession
             filter = RowFilter.Compile(filterValue, out var filterError);
             if (filterError is not null)
             {
-                EnqueueError(id, "invalid_message", filterError);
+                EnqueueError(id, ErrorCodes.InvalidMessage, filterError);
                 return;
             }
         }
@@ -198,7 +198,7 @@ internal sealed partial class SocketSession
         {
             if (!PgTableName.TryParse(name, out var table) || !_router.IsExposed(table))
             {
-                EnqueueError(id, "unknown_table", $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
+                EnqueueError(id, ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
                 return;
             }
 
@@ -211,7 +211,7 @@ internal sealed partial class SocketSession
         var added = tables.Count(t => !_subscriptions.ContainsKey(t));
         if (_subscriptions.Count + added > _options.MaxSubscriptionsPerSocket)
         {
-            EnqueueError(id, "too_many_subscriptions", $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
+            EnqueueError(id, ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
             return;
         }
 
@@ -232,7 +232,7 @@ internal sealed partial class SocketSession
 
                 if (!allowed)
                 {
-                    EnqueueError(id, "forbidden", $"Subscribing to '{table}' is not allowed.");
+                    EnqueueError(id, ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
                     return;
                 }
             }
@@ -271,7 +271,7 @@ internal sealed partial class SocketSession
         {
             Unsubscribe(RequestId.None, tables, acknowledge: false);
             EndReplay(long.MaxValue, dropBuffered: true, subscriptions);
-            EnqueueError(id, "unavailable", "The server is not connected to the database right now; try again.");
+            EnqueueError(id, ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
             return;
         }
 
@@ -300,7 +300,7 @@ internal sealed partial class SocketSession
         if (after < await _router.ChangeLog.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
         {
             EndReplay(through, dropBuffered: false, subscriptions);
-            EnqueueResync("position_expired", null);
+            EnqueueResync(ResyncReasons.PositionExpired, null);
             return;
         }
 
@@ -308,7 +308,14 @@ internal sealed partial class SocketSession
         var byTable = subscriptions.ToDictionary(s => s.Table);
         await foreach (var change in _router.ChangeLog.ReadAsync(after, through, cancellationToken).ConfigureAwait(false))
         {
-            if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change) || !AuthorizeChange(change))
+            if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change))
+            {
+                continue;
+            }
+
+            PgChange? oldRow = null;
+            var access = AuthorizeChange(change, ref oldRow);
+            if (access == ChangeAccess.Denied)
             {
                 continue;
             }
@@ -319,7 +326,7 @@ internal sealed partial class SocketSession
                 await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
             }
 
-            EnqueueLive(Frames.Change(change, buffer), change);
+            EnqueueLive(Frames.Change(change, buffer, includeOld: access == ChangeAccess.Full), change);
         }
 
         EndReplay(through, dropBuffered: false, subscriptions);
@@ -358,7 +365,7 @@ internal sealed partial class SocketSession
 
         if (overflow)
         {
-            EnqueueResync("slow_consumer", null);
+            EnqueueResync(ResyncReasons.SlowConsumer, null);
         }
     }
 

@@ -26,7 +26,6 @@ internal sealed partial class SocketSession
     private readonly ILogger _logger;
     private readonly FrameStream? _frames;
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
-    private readonly PgChangeAuthorizationContext _changeContext;
     private readonly Lock _lagGate = new();
     private readonly CancellationTokenSource _aborted = new();
     private int _pendingChanges;
@@ -65,7 +64,6 @@ internal sealed partial class SocketSession
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        _changeContext = new PgChangeAuthorizationContext(httpContext);
         _tokens = options.MaxMessagesPerSecond;
         _tokensStamp = time.GetTimestamp();
     }
@@ -88,7 +86,7 @@ internal sealed partial class SocketSession
             {
                 if (initialTables.Count == 0)
                 {
-                    EnqueueError(RequestId.None, "invalid_message", "\"since\" needs \"tables\" to resume.");
+                    EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
                 }
                 else if (ParseSince(RequestId.None, initialSince, out var since))
                 {
@@ -273,18 +271,39 @@ internal sealed partial class SocketSession
         EnqueueControl(null, "resync");
     }
 
-    /// <summary>Authorizes one change for this socket through the app's hook; a throwing hook withholds the change.</summary>
-    public bool AuthorizeChange(PgChange change)
+    /// <summary>
+    /// Authorizes one change for this socket through the app's hook, with a context of its own for each call (the
+    /// fan-out and a resume's replay call it at the same time). An UPDATE that passes is asked about again for its old
+    /// row; refused, the frame goes without <c>old</c>. A throwing hook withholds the change (or its old row).
+    /// </summary>
+    /// <param name="change">The change.</param>
+    /// <param name="oldRow">The UPDATE's old row as a change of its own, made once per change and shared by sockets.</param>
+    public ChangeAccess AuthorizeChange(PgChange change, ref PgChange? oldRow)
     {
         if (_options.AuthorizeChange is not { } hook)
         {
-            return true;
+            return ChangeAccess.Full;
         }
 
+        if (!Authorize(hook, change, isOldRow: false))
+        {
+            return ChangeAccess.Denied;
+        }
+
+        if (change.Operation != PgChangeOperation.Update || change.Old is not { } old)
+        {
+            return ChangeAccess.Full;
+        }
+
+        oldRow ??= new PgChange(change.Table, change.Operation, old, null, change.TransactionId, change.Sequence, change.Timestamp, change.Position, change.ReceivedAt);
+        return Authorize(hook, oldRow, isOldRow: true) ? ChangeAccess.Full : ChangeAccess.WithoutOld;
+    }
+
+    private bool Authorize(Func<PgChangeAuthorizationContext, bool> hook, PgChange change, bool isOldRow)
+    {
         try
         {
-            _changeContext.Change = change;
-            return hook(_changeContext);
+            return hook(new PgChangeAuthorizationContext(HttpContext, change, isOldRow));
         }
         catch (Exception ex)
         {
@@ -384,7 +403,7 @@ internal sealed partial class SocketSession
 
                 if (type == WebSocketMessageType.Binary)
                 {
-                    EnqueueError(RequestId.None, "unsupported_data", "Binary frames are not supported: send JSON text frames.");
+                    EnqueueError(RequestId.None, ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
                     continue;
                 }
 
@@ -430,7 +449,7 @@ internal sealed partial class SocketSession
         // Answer the first refusal in a burst; a client that keeps flooding at ten times the limit is closed.
         if (_floodCount++ == 0)
         {
-            EnqueueError(RequestId.None, "rate_limited", $"More than {limit} requests per second: this request was ignored.");
+            EnqueueError(RequestId.None, ErrorCodes.RateLimited, $"More than {limit} requests per second: this request was ignored.");
         }
         else if (_floodCount > limit * 10)
         {
