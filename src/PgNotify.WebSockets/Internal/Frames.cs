@@ -22,10 +22,15 @@ internal static class Frames
         id.WriteTo(w);
     });
 
-    public static byte[] TablesAck(string type, RequestId id, IEnumerable<PgTableName> tables) => Write(w =>
+    public static byte[] TablesAck(string type, RequestId id, IEnumerable<PgTableName> tables, string? reason = null) => Write(w =>
     {
         w.WriteString("type"u8, type);
         id.WriteTo(w);
+        if (reason is not null)
+        {
+            w.WriteString("reason"u8, reason);
+        }
+
         w.WriteStartArray("tables"u8);
         foreach (var table in tables)
         {

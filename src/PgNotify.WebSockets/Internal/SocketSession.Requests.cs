@@ -321,7 +321,7 @@ internal sealed partial class SocketSession
             }
 
             // Pace the replay to the client: never more than half the send queue at once.
-            while (Volatile.Read(ref _pendingChanges) > _options.SendQueueCapacity / 2)
+            while (Volatile.Read(ref _pendingChanges) > _options.SendQueueCapacity / 2 || Interlocked.Read(ref _pendingBytes) > _options.SendQueueMaxBytes / 2)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
             }
@@ -358,6 +358,7 @@ internal sealed partial class SocketSession
             }
 
             _replayBuffer.Clear();
+            _replayBufferBytes = 0;
             overflow = _replayOverflow;
             _replayOverflow = false;
             _replaying = false;

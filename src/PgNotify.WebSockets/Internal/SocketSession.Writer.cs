@@ -104,6 +104,7 @@ internal sealed partial class SocketSession
                     if (item.Kind == OutboundKind.Change)
                     {
                         Interlocked.Decrement(ref _pendingChanges);
+                        Interlocked.Add(ref _pendingBytes, -item.Frame!.Length);
                     }
                     else
                     {

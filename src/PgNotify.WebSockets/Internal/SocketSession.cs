@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -38,9 +39,12 @@ internal sealed partial class SocketSession
     private long _missed;
     private int _closeStatus;
     private string? _closeDescription;
-    private double _tokens;
-    private long _tokensStamp;
+    private readonly TokenBucketRateLimiter _requestRate;
+    private readonly DateTimeOffset? _authenticationExpires;
+    private readonly SemaphoreSlim _requestGate = new(1, 1);
     private int _floodCount;
+    private long _pendingBytes;
+    private long _replayBufferBytes;
     private readonly Lock _replayGate = new();
     private readonly List<(byte[] Frame, PgChange Change)> _replayBuffer = [];
     private bool _replaying;
@@ -54,7 +58,8 @@ internal sealed partial class SocketSession
         PgChangeWebSocketOptions options,
         WebSocketMetrics metrics,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        DateTimeOffset? authenticationExpires = null)
     {
         _socket = socket;
         _frames = frames;
@@ -64,8 +69,17 @@ internal sealed partial class SocketSession
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        _tokens = options.MaxMessagesPerSecond;
-        _tokensStamp = time.GetTimestamp();
+        _authenticationExpires = authenticationExpires;
+
+        // Replenished on each request rather than by a timer, so that an idle socket costs no timer.
+        _requestRate = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = options.MaxMessagesPerSecond,
+            TokensPerPeriod = options.MaxMessagesPerSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            AutoReplenishment = false,
+            QueueLimit = 0,
+        });
     }
 
     public HttpContext HttpContext { get; }
@@ -79,6 +93,8 @@ internal sealed partial class SocketSession
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
         _writerToken = linked.Token;
+        using var authorizationStop = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
+        var authorization = Task.CompletedTask;
         try
         {
             EnqueueControl(Frames.Welcome(_router.Lossless), "welcome");
@@ -94,6 +110,7 @@ internal sealed partial class SocketSession
                 }
             }
 
+            authorization = SuperviseAuthorizationAsync(authorizationStop.Token);
             await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
@@ -108,6 +125,9 @@ internal sealed partial class SocketSession
         }
         finally
         {
+            // The re-authorization task touches the subscriptions: it ends before they are cleared.
+            await authorizationStop.CancelAsync().ConfigureAwait(false);
+            await authorization.ConfigureAwait(false);
             _router.Unsubscribe(this, [.. _subscriptions.Keys]);
             _metrics.SubscriptionsChanged(-_subscriptions.Count);
             _subscriptions.Clear();
@@ -130,6 +150,7 @@ internal sealed partial class SocketSession
 
             await drained.ConfigureAwait(false);
             _aborted.Dispose();
+            _requestRate.Dispose();
         }
     }
 
@@ -178,9 +199,10 @@ internal sealed partial class SocketSession
                 if (_replaying)
                 {
                     // Live changes wait until the replay of what the client missed has been queued before them.
-                    if (_replayBuffer.Count < _options.SendQueueCapacity * 10)
+                    if (_replayBuffer.Count < _options.SendQueueCapacity * 10 && _replayBufferBytes + frame.Length <= _options.SendQueueMaxBytes * 10L)
                     {
                         _replayBuffer.Add((frame, change));
+                        _replayBufferBytes += frame.Length;
                     }
                     else
                     {
@@ -215,13 +237,17 @@ internal sealed partial class SocketSession
             }
         }
 
-        if (Interlocked.Increment(ref _pendingChanges) > _options.SendQueueCapacity)
+        var pendingBytes = Interlocked.Add(ref _pendingBytes, frame.Length);
+        var pending = Interlocked.Increment(ref _pendingChanges);
+        if (pending > _options.SendQueueCapacity || (pendingBytes > _options.SendQueueMaxBytes && pending > 1))
         {
+            // Full in frames or in bytes (a frame larger than the bound still goes to a socket with nothing queued).
             Interlocked.Decrement(ref _pendingChanges);
+            Interlocked.Add(ref _pendingBytes, -frame.Length);
             _metrics.ChangeDropped();
             if (_options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
             {
-                Log.SlowConsumerClosed(_logger, Id, _options.SendQueueCapacity);
+                Log.SlowConsumerClosed(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
                 _metrics.SlowConsumerClosed();
                 RequestClose(WebSocketCloseStatus.PolicyViolation, "slow consumer");
                 return;
@@ -233,7 +259,7 @@ internal sealed partial class SocketSession
                 {
                     // Once per socket: a socket that keeps falling behind must not become a log storm.
                     _loggedLagging = true;
-                    Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity);
+                    Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
                 }
 
                 _lagging = true;
@@ -243,7 +269,8 @@ internal sealed partial class SocketSession
             return;
         }
 
-        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change), startWriting);
+        // A batch routed at once may be large in bytes: past half the byte bound, write now rather than after the batch.
+        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change), startWriting || pendingBytes > _options.SendQueueMaxBytes / 2);
     }
 
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
@@ -407,7 +434,15 @@ internal sealed partial class SocketSession
                     continue;
                 }
 
-                await HandleMessageAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                await _requestGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await HandleMessageAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _requestGate.Release();
+                }
             }
             finally
             {
@@ -434,19 +469,19 @@ internal sealed partial class SocketSession
 
     private bool TakeToken()
     {
-        var now = _time.GetTimestamp();
-        var elapsed = _time.GetElapsedTime(_tokensStamp, now).TotalSeconds;
-        _tokensStamp = now;
-        var limit = _options.MaxMessagesPerSecond;
-        _tokens = Math.Min(limit, _tokens + (elapsed * limit));
-        if (_tokens >= 1)
+        _requestRate.TryReplenish();
+        using (var lease = _requestRate.AttemptAcquire())
         {
-            _tokens -= 1;
-            _floodCount = 0;
-            return true;
+            if (lease.IsAcquired)
+            {
+                _floodCount = 0;
+                return true;
+            }
         }
 
         // Answer the first refusal in a burst; a client that keeps flooding at ten times the limit is closed.
+        var limit = _options.MaxMessagesPerSecond;
+        _metrics.RequestRateLimited();
         if (_floodCount++ == 0)
         {
             EnqueueError(RequestId.None, ErrorCodes.RateLimited, $"More than {limit} requests per second: this request was ignored.");

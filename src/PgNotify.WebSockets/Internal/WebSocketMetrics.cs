@@ -15,6 +15,7 @@ internal sealed class WebSocketMetrics
     private readonly Counter<long> _rejected;
     private readonly Histogram<double> _lag;
     private readonly Counter<long> _routeFailures;
+    private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _routerRestarts;
 
     public WebSocketMetrics(IMeterFactory meterFactory)
@@ -33,6 +34,8 @@ internal sealed class WebSocketMetrics
             "Changes the fan-out failed to route because of an unexpected exception (log 2110); their subscribers got a resync.");
         _routerRestarts = meter.CreateCounter<long>("pgnotify.websocket.router_restarts", "{restart}",
             "Times the fan-out loop died and was restarted (log 2111).");
+        _rateLimited = meter.CreateCounter<long>("pgnotify.websocket.requests_rate_limited", "{request}",
+            "Client requests ignored because the socket exceeded MaxMessagesPerSecond.");
         _lag = meter.CreateHistogram<double>("pgnotify.websocket.send_lag", "s", "Time from the change's trigger to its frame being written to the socket.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     }
@@ -62,6 +65,8 @@ internal sealed class WebSocketMetrics
     public void SlowConsumerClosed() => _slowConsumerCloses.Add(1);
 
     public void HandshakeRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("pgnotify.reject.reason", reason));
+
+    public void RequestRateLimited() => _rateLimited.Add(1);
 
     public void RouteFailed() => _routeFailures.Add(1);
 
