@@ -1,123 +1,32 @@
-using System.Text.Json;
-
 namespace PgNotify.WebSockets.Internal;
 
 /// <summary>The socket's requests: subscribe, unsubscribe, ping (docs/protocol.md).</summary>
 internal sealed partial class SocketSession
 {
-    private const int MaxTablesPerRequest = 100;
-
     private async Task HandleMessageAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        JsonDocument document;
-        try
+        if (ClientRequest.Parse(message, out var error) is not { } request)
         {
-            document = JsonDocument.Parse(message, ParseOptions);
-        }
-        catch (JsonException ex)
-        {
-            EnqueueError(RequestId.None, ErrorCodes.InvalidJson, "The message is not valid JSON: " + ex.Message);
+            EnqueueError(error!.Id, error.Code, error.Message);
             return;
         }
 
-        using (document)
+        switch (request.Type)
         {
-            try
-            {
-                await HandleRequestAsync(document.RootElement, cancellationToken).ConfigureAwait(false);
-            }
-            catch (InvalidOperationException ex)
-            {
-                // System.Text.Json refuses some valid-looking JSON only when a value is read (e.g. an escaped lone surrogate).
-                EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "The message has a value that cannot be read: " + ex.Message);
-            }
-        }
-    }
+            case ClientRequestType.Ping:
+                EnqueueControl(Frames.Pong(request.Id), "pong");
+                break;
+            case ClientRequestType.Unsubscribe:
+                Unsubscribe(request.Id, request.Tables);
+                break;
+            default:
+                if (ParseSince(request.Id, request.Since, out var since))
+                {
+                    await SubscribeAsync(request.Id, request.Tables, request.Operations, request.Filter, since, cancellationToken).ConfigureAwait(false);
+                }
 
-    private async Task HandleRequestAsync(JsonElement root, CancellationToken cancellationToken)
-    {
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "A message must be a JSON object with a \"type\".");
-            return;
+                break;
         }
-
-        if (!RequestId.TryRead(root, out var id))
-        {
-            EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, $"\"id\" must be a string of at most {RequestId.MaxLength} characters or an integer.");
-            return;
-        }
-
-        if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
-        {
-            EnqueueError(id, ErrorCodes.InvalidMessage, "A message must have a string \"type\": subscribe, unsubscribe or ping.");
-            return;
-        }
-
-        if (type.ValueEquals("ping"u8))
-        {
-            EnqueueControl(Frames.Pong(id), "pong");
-        }
-        else if (type.ValueEquals("subscribe"u8))
-        {
-            if (ReadTables(root, id) is not { } tables)
-            {
-                return;
-            }
-
-            JsonElement? operations = root.TryGetProperty("operations", out var ops) && ops.ValueKind != JsonValueKind.Null ? ops : null;
-            JsonElement? filter = root.TryGetProperty("filter", out var f) && f.ValueKind != JsonValueKind.Null ? f : null;
-            string? sinceText = null;
-            if (root.TryGetProperty("since", out var sinceElement) && sinceElement.ValueKind != JsonValueKind.Null)
-            {
-                sinceText = sinceElement.ValueKind is JsonValueKind.Number or JsonValueKind.String ? sinceElement.ToString() : "?";
-            }
-
-            if (ParseSince(id, sinceText, out var since))
-            {
-                await SubscribeAsync(id, tables, operations, filter, since, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        else if (type.ValueEquals("unsubscribe"u8))
-        {
-            if (ReadTables(root, id) is { } tables)
-            {
-                Unsubscribe(id, tables);
-            }
-        }
-        else
-        {
-            EnqueueError(id, ErrorCodes.UnknownType, "Unknown message type: use subscribe, unsubscribe or ping.");
-        }
-    }
-
-    private List<string>? ReadTables(JsonElement root, RequestId id)
-    {
-        if (!root.TryGetProperty("tables", out var tables) || tables.ValueKind != JsonValueKind.Array || tables.GetArrayLength() == 0)
-        {
-            EnqueueError(id, ErrorCodes.InvalidMessage, "\"tables\" must be a non-empty array of table names.");
-            return null;
-        }
-
-        if (tables.GetArrayLength() > MaxTablesPerRequest)
-        {
-            EnqueueError(id, ErrorCodes.InvalidMessage, $"\"tables\" may name at most {MaxTablesPerRequest} tables.");
-            return null;
-        }
-
-        var names = new List<string>();
-        foreach (var table in tables.EnumerateArray())
-        {
-            if (table.ValueKind != JsonValueKind.String || table.GetString() is not { Length: > 0 and <= 200 } name)
-            {
-                EnqueueError(id, ErrorCodes.InvalidMessage, "\"tables\" must hold table names (strings of 1 to 200 characters).");
-                return null;
-            }
-
-            names.Add(name);
-        }
-
-        return names;
     }
 
     private bool ParseSince(RequestId id, string? text, out long? since)
@@ -144,55 +53,8 @@ internal sealed partial class SocketSession
         return true;
     }
 
-    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, JsonElement? operationsElement, JsonElement? filterElement, long? since, CancellationToken cancellationToken)
+    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, IReadOnlyList<PgChangeOperation> operations, RowFilter? filter, long? since, CancellationToken cancellationToken)
     {
-        var operations = new List<PgChangeOperation>();
-        if (operationsElement is { } opsValue)
-        {
-            if (opsValue.ValueKind != JsonValueKind.Array || opsValue.GetArrayLength() == 0)
-            {
-                EnqueueError(id, ErrorCodes.InvalidMessage, "\"operations\" must be a non-empty array of INSERT, UPDATE, DELETE, TRUNCATE.");
-                return;
-            }
-
-            foreach (var op in opsValue.EnumerateArray())
-            {
-                PgChangeOperation? parsed = op.ValueKind != JsonValueKind.String ? null : op.GetString() switch
-                {
-                    "INSERT" => PgChangeOperation.Insert,
-                    "UPDATE" => PgChangeOperation.Update,
-                    "DELETE" => PgChangeOperation.Delete,
-                    "TRUNCATE" => PgChangeOperation.Truncate,
-                    _ => null,
-                };
-                if (parsed is not { } operation)
-                {
-                    EnqueueError(id, ErrorCodes.InvalidMessage, "\"operations\" may only hold INSERT, UPDATE, DELETE, TRUNCATE.");
-                    return;
-                }
-
-                if (!operations.Contains(operation))
-                {
-                    operations.Add(operation);
-                }
-            }
-        }
-        else
-        {
-            operations.AddRange([PgChangeOperation.Insert, PgChangeOperation.Update, PgChangeOperation.Delete, PgChangeOperation.Truncate]);
-        }
-
-        RowFilter? filter = null;
-        if (filterElement is { } filterValue)
-        {
-            filter = RowFilter.Compile(filterValue, out var filterError);
-            if (filterError is not null)
-            {
-                EnqueueError(id, ErrorCodes.InvalidMessage, filterError);
-                return;
-            }
-        }
-
         var tables = new List<PgTableName>();
         foreach (var name in names)
         {

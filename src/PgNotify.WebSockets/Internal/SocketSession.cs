@@ -17,7 +17,6 @@ internal sealed partial class SocketSession
     private const int MaxPendingControlFrames = 256;
     private const int InitialReceiveBuffer = 4096;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
-    private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 16 };
 
     private readonly WebSocket _socket;
     private readonly PgChangeRouter _router;
@@ -106,7 +105,7 @@ internal sealed partial class SocketSession
                 }
                 else if (ParseSince(RequestId.None, initialSince, out var since))
                 {
-                    await SubscribeAsync(RequestId.None, initialTables, null, null, since, linked.Token).ConfigureAwait(false);
+                    await SubscribeAsync(RequestId.None, initialTables, ClientRequest.AllOperations, null, since, linked.Token).ConfigureAwait(false);
                 }
             }
 
