@@ -61,6 +61,20 @@ internal static class Frames
     /// <summary>Encodes a change frame; without <paramref name="includeOld"/>, the frame has no <c>old</c> row.</summary>
     public static byte[] Change(PgChange change, ArrayBufferWriter<byte> buffer, bool includeOld = true)
     {
+        try
+        {
+            return Change(change, buffer, includeOld, rawRows: false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // A row System.Text.Json cannot re-encode (an escaped lone surrogate from a forged notification): send it
+            // as it came, which is valid JSON since it was parsed.
+            return Change(change, buffer, includeOld, rawRows: true);
+        }
+    }
+
+    private static byte[] Change(PgChange change, ArrayBufferWriter<byte> buffer, bool includeOld, bool rawRows)
+    {
         buffer.ResetWrittenCount();
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
@@ -90,13 +104,13 @@ internal static class Frames
             if (change.Data is { } data)
             {
                 w.WritePropertyName("data"u8);
-                WriteRow(w, data);
+                WriteRow(w, data, rawRows);
             }
 
             if (includeOld && change.Old is { } old)
             {
                 w.WritePropertyName("old"u8);
-                WriteRow(w, old);
+                WriteRow(w, old, rawRows);
             }
 
             w.WriteEndObject();
@@ -106,12 +120,20 @@ internal static class Frames
     }
 
     /// <summary>
-    /// Copies a row's JSON as it came: it was parsed already, so it is valid JSON. Unlike <see cref="JsonElement.WriteTo"/>,
-    /// which unescapes and escapes each string again, this never throws for content System.Text.Json cannot turn into
-    /// a .NET string (an escaped lone surrogate in a forged notification), and it costs one copy.
+    /// Writes a row compactly (<see cref="JsonElement.WriteTo"/>), or copies its JSON as it came: that never throws for
+    /// content System.Text.Json cannot turn into a .NET string, such as an escaped lone surrogate.
     /// </summary>
-    private static void WriteRow(Utf8JsonWriter writer, JsonElement row) =>
-        writer.WriteRawValue(JsonMarshal.GetRawUtf8Value(row), skipInputValidation: true);
+    private static void WriteRow(Utf8JsonWriter writer, JsonElement row, bool raw)
+    {
+        if (raw)
+        {
+            writer.WriteRawValue(JsonMarshal.GetRawUtf8Value(row), skipInputValidation: true);
+        }
+        else
+        {
+            row.WriteTo(writer);
+        }
+    }
 
     private static byte[] Write(Action<Utf8JsonWriter> body)
     {
