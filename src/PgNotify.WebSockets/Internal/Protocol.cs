@@ -39,7 +39,4 @@ internal static class CloseCodes
 {
     /// <summary>The authentication the socket was opened with has expired: reconnect with fresh credentials.</summary>
     public const int AuthenticationExpired = 4001;
-
-    /// <summary>Too many sockets are open for this client (user or address): the handshake is answered 429 instead.</summary>
-    public const int TooManyConnectionsForClient = 4029;
 }
