@@ -134,6 +134,9 @@ internal sealed partial class PgChangeRouter : BackgroundService
     /// <summary>Test seam: runs before each event is routed, inside the per-event error handling.</summary>
     internal Action<PgChangeEvent>? BeforeRoute { get; set; }
 
+    /// <summary>Test seam: runs before a change is matched and authorized for one socket, inside that socket's error handling.</summary>
+    internal Action<PgChange, SocketSession>? BeforeRouteTo { get; set; }
+
     /// <summary>Test seam: runs once per batch, outside the per-event error handling (as a bug of the loop itself would).</summary>
     internal Action? BeforeBatch { get; set; }
 
@@ -272,12 +275,22 @@ internal sealed partial class PgChangeRouter : BackgroundService
         PgChange? oldRow = null;
         foreach (var route in routes)
         {
-            if (!route.Subscription.Matches(change))
+            ChangeAccess access;
+            try
             {
+                BeforeRouteTo?.Invoke(change, route.Session);
+                access = route.Subscription.Matches(change) ? route.Session.AuthorizeChange(change, ref oldRow) : ChangeAccess.Denied;
+            }
+            catch (Exception ex)
+            {
+                // Deciding for one socket failed: that socket may have missed the change, the others go on.
+                Interlocked.Increment(ref _failedChanges);
+                _metrics.RouteFailed();
+                Log.RouteToSocketFailed(_logger, change.Table.ToString(), route.Session.Id, ex);
+                route.Session.EnqueueResync(ResyncReasons.ServerError, 1);
                 continue;
             }
 
-            var access = route.Session.AuthorizeChange(change, ref oldRow);
             if (access == ChangeAccess.Denied)
             {
                 continue;
@@ -347,6 +360,10 @@ internal sealed partial class PgChangeRouter : BackgroundService
         [LoggerMessage(EventId = 2110, Level = LogLevel.Error,
             Message = "PgNotify's WebSocket fan-out failed to route a change of {Table}; its subscribers get a resync (server_error) and routing goes on.")]
         public static partial void RouteFailed(ILogger logger, string table, Exception exception);
+
+        [LoggerMessage(EventId = 2114, Level = LogLevel.Error,
+            Message = "PgNotify's WebSocket fan-out failed to route a change of {Table} to socket {Socket}; that socket gets a resync (server_error), the others are unaffected.")]
+        public static partial void RouteToSocketFailed(ILogger logger, string table, string socket, Exception exception);
 
         [LoggerMessage(EventId = 2111, Level = LogLevel.Critical,
             Message = "PgNotify's WebSocket fan-out loop died (restart {Restarts}); every socket gets a resync (server_error) and the loop restarts in {Delay}. Health is Unhealthy until it runs again.")]

@@ -75,6 +75,34 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
     }
 
     [Fact]
+    public async Task ExceptionRoutingAChangeToOneSocket_ResyncsOnlyThatSocket()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
+        router.BeforeRouteTo = (change, session) =>
+        {
+            if (session.HttpContext.Request.Query.ContainsKey("victim") && change.Data?.GetProperty("id").GetInt32() == 1)
+            {
+                throw new InvalidOperationException("a bug met while routing to this socket");
+            }
+        };
+        await using var victim = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&victim=1"));
+        await using var other = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await victim.ReceiveTypeAsync("subscribed");
+        await other.ReceiveTypeAsync("subscribed");
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a'), (2, 'b')");
+
+        (await other.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(1);
+        (await other.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(2);
+        var resync = await victim.ReceiveAsync();
+        resync.GetProperty("reason").GetString().Should().Be("server_error", resync.ToString());
+        (await victim.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(2);
+        router.FailedChangeCount.Should().Be(1);
+    }
+
+    [Fact]
     public async Task FanOutLoopThatDies_IsReportedAndRestarts_AndDeliveryResumes()
     {
         var table = await db.CreateTableAsync();
