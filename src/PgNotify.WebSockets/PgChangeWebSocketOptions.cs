@@ -26,6 +26,15 @@ public sealed class PgChangeWebSocketOptions
     /// <summary>Open sockets allowed per app instance; the handshake beyond it gets 503. Default: 10,000 sockets.</summary>
     public int MaxConnections { get; set; } = 10_000;
 
+    /// <summary>
+    /// Open sockets allowed per client, so that one client cannot take every connection of <see cref="MaxConnections"/>.
+    /// A client is the authenticated user (its <c>NameIdentifier</c> claim, else <c>Identity.Name</c>) or, for anonymous
+    /// sockets, the remote IP address (<c>HttpContext.Connection.RemoteIpAddress</c>, which is the client's address
+    /// behind a proxy only when the app calls <c>UseForwardedHeaders</c> first). The handshake beyond it gets 429 with
+    /// <c>Retry-After: 5</c>. Default: 1,000 sockets.
+    /// </summary>
+    public int MaxConnectionsPerClient { get; set; } = 1_000;
+
     /// <summary>The largest inbound message, counted across fragments; larger ones close the socket with 1009. Default: 16,384 bytes.</summary>
     public int MaxMessageBytes { get; set; } = 16 * 1024;
 
@@ -33,18 +42,28 @@ public sealed class PgChangeWebSocketOptions
     public int MaxSubscriptionsPerSocket { get; set; } = 100;
 
     /// <summary>
-    /// Requests a socket may send per second (a token bucket of this size, refilled continuously). Requests beyond it are
-    /// ignored; the first of a burst is answered with a <c>rate_limited</c> error. A client whose requests keep being
+    /// Requests a socket may send per second (a <c>System.Threading.RateLimiting</c> token bucket of this size, refilled
+    /// continuously). Requests beyond it are ignored; the first of a burst is answered with a <c>rate_limited</c> error. A client whose requests keep being
     /// refused (more than ten times the limit in a row, with no token refilled in between) is closed with 1008.
     /// Default: 20 requests per second.
     /// </summary>
     public int MaxMessagesPerSecond { get; set; } = 20;
 
     /// <summary>
-    /// Change frames one socket may have queued before <see cref="SlowConsumerPolicy"/> applies. Bounds memory per
-    /// socket whatever the client does. Default: 1,000 frames.
+    /// Change frames one socket may have queued before <see cref="SlowConsumerPolicy"/> applies, whichever of this and
+    /// <see cref="SendQueueMaxBytes"/> is reached first. Frames are shared by the sockets they go to, so the queue itself
+    /// costs about 32 bytes per frame. Default: 20,000 frames, so that a burst of 40,000 small rows in a second reaches a
+    /// socket that reads as fast as it can whole.
     /// </summary>
-    public int SendQueueCapacity { get; set; } = 1_000;
+    public int SendQueueCapacity { get; set; } = 20_000;
+
+    /// <summary>
+    /// Bytes of change frames one socket may have queued before <see cref="SlowConsumerPolicy"/> applies, whichever of
+    /// this and <see cref="SendQueueCapacity"/> is reached first. A frame larger than this still goes to a socket whose
+    /// queue is empty, so that one big row is never undeliverable. Default: 8 MiB (8,388,608 bytes): 20,000 frames of
+    /// small rows (about 200 bytes each) fit, as do 1,000 frames of up to 8 KB.
+    /// </summary>
+    public int SendQueueMaxBytes { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>What happens to a socket whose send queue is full. Default: <see cref="PgSlowConsumerPolicy.Resync"/>.</summary>
     public PgSlowConsumerPolicy SlowConsumerPolicy { get; set; } = PgSlowConsumerPolicy.Resync;
@@ -62,7 +81,16 @@ public sealed class PgChangeWebSocketOptions
     public TimeSpan SubscribeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Decides whether the socket's user may subscribe to a table (called once per table of each subscribe request).
+    /// How often each socket asks <see cref="AuthorizeSubscription"/> again about the tables it is subscribed to. A table
+    /// no longer allowed is unsubscribed with an <c>unsubscribed</c> frame whose <c>reason</c> is <c>forbidden</c>.
+    /// <see cref="TimeSpan.Zero"/> turns it off. Independently, a socket whose handshake authentication has an expiry
+    /// (<c>AuthenticationProperties.ExpiresUtc</c>) is closed with 4001 when it expires. Default: 5 minutes.
+    /// </summary>
+    public TimeSpan ReauthorizeInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Decides whether the socket's user may subscribe to a table (called once per table of each subscribe request, and
+    /// again every <see cref="ReauthorizeInterval"/> for the tables the socket is subscribed to).
     /// Returning <see langword="false"/> answers <c>forbidden</c>. An exception is logged and counts as a refusal.
     /// Default: <see langword="null"/> (every exposed table is allowed).
     /// </summary>
@@ -70,7 +98,9 @@ public sealed class PgChangeWebSocketOptions
 
     /// <summary>
     /// Decides whether one change may be sent to one socket, for example so a user sees only their own rows. Called on
-    /// the fan-out path for every matching change and socket: keep it fast and synchronous. An exception is logged and
+    /// the fan-out path for every matching change and socket, and once more for an UPDATE's old row
+    /// (<see cref="PgChangeAuthorizationContext.IsOldRow"/>; refused, the frame goes without <c>old</c>): keep it fast
+    /// and synchronous. An exception is logged and
     /// withholds that change from that socket only; other sockets are unaffected. Default: <see langword="null"/> (all).
     /// </summary>
     public Func<PgChangeAuthorizationContext, bool>? AuthorizeChange { get; set; }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace PgNotify.WebSockets.Internal;
@@ -21,10 +22,15 @@ internal static class Frames
         id.WriteTo(w);
     });
 
-    public static byte[] TablesAck(string type, RequestId id, IEnumerable<PgTableName> tables) => Write(w =>
+    public static byte[] TablesAck(string type, RequestId id, IEnumerable<PgTableName> tables, string? reason = null) => Write(w =>
     {
         w.WriteString("type"u8, type);
         id.WriteTo(w);
+        if (reason is not null)
+        {
+            w.WriteString("reason"u8, reason);
+        }
+
         w.WriteStartArray("tables"u8);
         foreach (var table in tables)
         {
@@ -52,7 +58,22 @@ internal static class Frames
         }
     });
 
-    public static byte[] Change(PgChange change, ArrayBufferWriter<byte> buffer)
+    /// <summary>Encodes a change frame; without <paramref name="includeOld"/>, the frame has no <c>old</c> row.</summary>
+    public static byte[] Change(PgChange change, ArrayBufferWriter<byte> buffer, bool includeOld = true)
+    {
+        try
+        {
+            return Change(change, buffer, includeOld, rawRows: false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // A row System.Text.Json cannot re-encode (an escaped lone surrogate from a forged notification): send it
+            // as it came, which is valid JSON since it was parsed.
+            return Change(change, buffer, includeOld, rawRows: true);
+        }
+    }
+
+    private static byte[] Change(PgChange change, ArrayBufferWriter<byte> buffer, bool includeOld, bool rawRows)
     {
         buffer.ResetWrittenCount();
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
@@ -83,19 +104,35 @@ internal static class Frames
             if (change.Data is { } data)
             {
                 w.WritePropertyName("data"u8);
-                data.WriteTo(w);
+                WriteRow(w, data, rawRows);
             }
 
-            if (change.Old is { } old)
+            if (includeOld && change.Old is { } old)
             {
                 w.WritePropertyName("old"u8);
-                old.WriteTo(w);
+                WriteRow(w, old, rawRows);
             }
 
             w.WriteEndObject();
         }
 
         return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// Writes a row compactly (<see cref="JsonElement.WriteTo"/>), or copies its JSON as it came: that never throws for
+    /// content System.Text.Json cannot turn into a .NET string, such as an escaped lone surrogate.
+    /// </summary>
+    private static void WriteRow(Utf8JsonWriter writer, JsonElement row, bool raw)
+    {
+        if (raw)
+        {
+            writer.WriteRawValue(JsonMarshal.GetRawUtf8Value(row), skipInputValidation: true);
+        }
+        else
+        {
+            row.WriteTo(writer);
+        }
     }
 
     private static byte[] Write(Action<Utf8JsonWriter> body)

@@ -34,6 +34,14 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly List<SocketSession> _toStart = [];
     private readonly CancellationTokenRegistration _stoppingRegistration;
     private long _lastPosition;
+    private readonly WebSocketMetrics _metrics;
+    private readonly TimeProvider _time;
+    private int _state;
+    private int _restarts;
+    private long _failedChanges;
+    private Exception? _lastFault;
+    private static readonly TimeSpan RestartInitialDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan RestartMaxDelay = TimeSpan.FromSeconds(5);
 
     public PgChangeRouter(
         IPgChangeFeed feed,
@@ -42,9 +50,13 @@ internal sealed partial class PgChangeRouter : BackgroundService
         IOptions<PgNotifyOptions> notifyOptions,
         IOptions<PgChangeWebSocketOptions> options,
         IHostApplicationLifetime lifetime,
+        WebSocketMetrics metrics,
+        TimeProvider time,
         ILogger<PgChangeRouter> logger)
     {
         _listener = listener;
+        _metrics = metrics;
+        _time = time;
         _logger = logger;
         ChangeLog = changeLog;
         Lossless = notifyOptions.Value.LosslessDelivery;
@@ -107,30 +119,120 @@ internal sealed partial class PgChangeRouter : BackgroundService
         }
     }
 
+    /// <summary>The state of the fan-out loop, for the health check: anything but Running means changes are not being routed.</summary>
+    public PgRouterState State => (PgRouterState)Volatile.Read(ref _state);
+
+    /// <summary>How often the fan-out loop died and was restarted since the app started.</summary>
+    public int RestartCount => Volatile.Read(ref _restarts);
+
+    /// <summary>How many changes (or gaps) failed to route because of an unexpected exception since the app started.</summary>
+    public long FailedChangeCount => Interlocked.Read(ref _failedChanges);
+
+    /// <summary>The exception that last ended the fan-out loop, if it ever died.</summary>
+    public Exception? LastFault => Volatile.Read(ref _lastFault);
+
+    /// <summary>Test seam: runs before each event is routed, inside the per-event error handling.</summary>
+    internal Action<PgChangeEvent>? BeforeRoute { get; set; }
+
+    /// <summary>Test seam: runs before a change is matched and authorized for one socket, inside that socket's error handling.</summary>
+    internal Action<PgChange, SocketSession>? BeforeRouteTo { get; set; }
+
+    /// <summary>Test seam: runs once per batch, outside the per-event error handling (as a bug of the loop itself would).</summary>
+    internal Action? BeforeBatch { get; set; }
+
+    /// <summary>
+    /// Supervises the fan-out loop: an exception that escapes it (a bug; bad data is handled per change inside it) is
+    /// logged, counted, reported through <see cref="State"/>, every socket is told to resync (the change in hand may be
+    /// lost), and the loop starts again after a short delay. Only the app's shutdown ends it.
+    /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var delay = RestartInitialDelay;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            Volatile.Write(ref _state, (int)PgRouterState.Running);
+            try
+            {
+                await RouteLoopAsync(stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Volatile.Write(ref _state, (int)PgRouterState.Restarting);
+                Volatile.Write(ref _lastFault, ex);
+                var restarts = Interlocked.Increment(ref _restarts);
+                _metrics.RouterRestarted();
+                Log.RouterFaulted(_logger, restarts, delay, ex);
+                _toStart.Clear();
+                foreach (var session in _sessions.Keys)
+                {
+                    session.EnqueueResync(ResyncReasons.ServerError, null);
+                }
+            }
+
+            try
+            {
+                await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, RestartMaxDelay.Ticks));
+        }
+    }
+
+    private async Task RouteLoopAsync(CancellationToken stoppingToken)
+    {
+        var reader = _feed.Reader;
+        while (await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
+        {
+            BeforeBatch?.Invoke();
+
+            // Route what is at hand first, then write: a socket that got several changes sends them in one write.
+            for (var routed = 0; routed < _changesPerWrite && reader.TryRead(out var item); routed++)
+            {
+                RouteEventSafely(item);
+            }
+
+            foreach (var session in _toStart)
+            {
+                session.PendingStart = false;
+                session.StartWriting();
+            }
+
+            _toStart.Clear();
+        }
+    }
+
+    /// <summary>Routes one event; an unexpected exception affects only this event, and the sockets it was for resync.</summary>
+    private void RouteEventSafely(PgChangeEvent item)
     {
         try
         {
-            var reader = _feed.Reader;
-            while (await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
-            {
-                // Route what is at hand first, then write: a socket that got several changes sends them in one write.
-                for (var routed = 0; routed < _changesPerWrite && reader.TryRead(out var item); routed++)
-                {
-                    RouteEvent(item);
-                }
-
-                foreach (var session in _toStart)
-                {
-                    session.PendingStart = false;
-                    session.StartWriting();
-                }
-
-                _toStart.Clear();
-            }
+            BeforeRoute?.Invoke(item);
+            RouteEvent(item);
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (Exception ex)
         {
+            Interlocked.Increment(ref _failedChanges);
+            _metrics.RouteFailed();
+            var table = item is PgChange change ? change.Table.ToString() : "(gap)";
+            Log.RouteFailed(_logger, table, ex);
+
+            // The change may have reached some of its sockets and not others: those subscribed to its table reload.
+            if (item is PgChange failed && _routes.TryGetValue(failed.Table, out var set))
+            {
+                foreach (var route in set.Snapshot ?? set.Rebuild(_routesGate))
+                {
+                    route.Session.EnqueueResync(ResyncReasons.ServerError, 1);
+                }
+            }
         }
     }
 
@@ -148,9 +250,9 @@ internal sealed partial class PgChangeRouter : BackgroundService
         {
             var reason = gap.Reason switch
             {
-                PgChangeGapReason.ListenerReconnected => "listener_reconnected",
-                PgChangeGapReason.Unreadable when Lossless => "position_expired",
-                _ => "listener_overflow",
+                PgChangeGapReason.ListenerReconnected => ResyncReasons.ListenerReconnected,
+                PgChangeGapReason.Unreadable when Lossless => ResyncReasons.PositionExpired,
+                _ => ResyncReasons.ListenerOverflow,
             };
             foreach (var session in _sessions.Keys)
             {
@@ -169,15 +271,35 @@ internal sealed partial class PgChangeRouter : BackgroundService
         var routes = set.Snapshot ?? set.Rebuild(_routesGate);
 
         byte[]? frame = null;
+        byte[]? frameWithoutOld = null;
+        PgChange? oldRow = null;
         foreach (var route in routes)
         {
-            if (!route.Subscription.Matches(change) || !route.Session.AuthorizeChange(change))
+            ChangeAccess access;
+            try
+            {
+                BeforeRouteTo?.Invoke(change, route.Session);
+                access = route.Subscription.Matches(change) ? route.Session.AuthorizeChange(change, ref oldRow) : ChangeAccess.Denied;
+            }
+            catch (Exception ex)
+            {
+                // Deciding for one socket failed: that socket may have missed the change, the others go on.
+                Interlocked.Increment(ref _failedChanges);
+                _metrics.RouteFailed();
+                Log.RouteToSocketFailed(_logger, change.Table.ToString(), route.Session.Id, ex);
+                route.Session.EnqueueResync(ResyncReasons.ServerError, 1);
+                continue;
+            }
+
+            if (access == ChangeAccess.Denied)
             {
                 continue;
             }
 
-            frame ??= Frames.Change(change, _encodeBuffer);
-            route.Session.EnqueueChange(frame, change);
+            var bytes = access == ChangeAccess.WithoutOld
+                ? frameWithoutOld ??= Frames.Change(change, _encodeBuffer, includeOld: false)
+                : frame ??= Frames.Change(change, _encodeBuffer);
+            route.Session.EnqueueChange(bytes, change);
             if (!route.Session.PendingStart)
             {
                 route.Session.PendingStart = true;
@@ -234,5 +356,17 @@ internal sealed partial class PgChangeRouter : BackgroundService
     {
         [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "PgNotify is closing {Count} socket(s) with 1001: the server is shutting down.")]
         public static partial void ClosingForShutdown(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 2110, Level = LogLevel.Error,
+            Message = "PgNotify's WebSocket fan-out failed to route a change of {Table}; its subscribers get a resync (server_error) and routing goes on.")]
+        public static partial void RouteFailed(ILogger logger, string table, Exception exception);
+
+        [LoggerMessage(EventId = 2114, Level = LogLevel.Error,
+            Message = "PgNotify's WebSocket fan-out failed to route a change of {Table} to socket {Socket}; that socket gets a resync (server_error), the others are unaffected.")]
+        public static partial void RouteToSocketFailed(ILogger logger, string table, string socket, Exception exception);
+
+        [LoggerMessage(EventId = 2111, Level = LogLevel.Critical,
+            Message = "PgNotify's WebSocket fan-out loop died (restart {Restarts}); every socket gets a resync (server_error) and the loop restarts in {Delay}. Health is Unhealthy until it runs again.")]
+        public static partial void RouterFaulted(ILogger logger, int restarts, TimeSpan delay, Exception exception);
     }
 }

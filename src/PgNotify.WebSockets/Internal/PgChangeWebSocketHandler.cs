@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Timeouts;
@@ -19,6 +20,7 @@ internal sealed partial class PgChangeWebSocketHandler
     private readonly ILogger _logger;
     private readonly ILogger _sessionLogger;
     private int _connections;
+    private readonly Dictionary<string, int> _clients = new(StringComparer.Ordinal);
 
     public PgChangeWebSocketHandler(
         PgChangeRouter router,
@@ -62,13 +64,26 @@ internal sealed partial class PgChangeWebSocketHandler
             return;
         }
 
+        var client = ClientKey(context);
+        if (!TryAddClientConnection(client))
+        {
+            Interlocked.Decrement(ref _connections);
+            Log.TooManyConnectionsForClient(_logger, client.StartsWith("user:", StringComparison.Ordinal) ? "an authenticated user" : client, _options.MaxConnectionsPerClient);
+            _metrics.HandshakeRejected("client_connection_limit");
+            context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            context.Response.Headers.RetryAfter = "5";
+            return;
+        }
+
         try
         {
             var tables = context.Request.Query["tables"].ToString()
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var (socket, frames) = await AcceptAsync(context).ConfigureAwait(false);
             using var _ = socket;
-            var session = new SocketSession(socket, frames, context, _router, _options, _metrics, _time, _sessionLogger);
+            // The handshake's authentication expiry (cookie or bearer token), if the app authenticated the request.
+            var expires = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
+            var session = new SocketSession(socket, frames, context, _router, _options, _metrics, _time, _sessionLogger, expires);
             _router.Register(session);
             _metrics.SocketOpened();
             try
@@ -84,7 +99,54 @@ internal sealed partial class PgChangeWebSocketHandler
         }
         finally
         {
+            RemoveClientConnection(client);
             Interlocked.Decrement(ref _connections);
+        }
+    }
+
+    /// <summary>
+    /// Who the socket belongs to, for <see cref="PgChangeWebSocketOptions.MaxConnectionsPerClient"/>: the authenticated
+    /// user, else the remote address (the client's own behind a proxy when the app uses forwarded headers).
+    /// </summary>
+    internal static string ClientKey(HttpContext context)
+    {
+        var user = context.User;
+        if (user.Identity?.IsAuthenticated == true
+            && (user.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value ?? user.Identity.Name) is { Length: > 0 } name)
+        {
+            return "user:" + name;
+        }
+
+        return "ip:" + (context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+    }
+
+    private bool TryAddClientConnection(string client)
+    {
+        lock (_clients)
+        {
+            _clients.TryGetValue(client, out var count);
+            if (count >= _options.MaxConnectionsPerClient)
+            {
+                return false;
+            }
+
+            _clients[client] = count + 1;
+            return true;
+        }
+    }
+
+    private void RemoveClientConnection(string client)
+    {
+        lock (_clients)
+        {
+            if (_clients.TryGetValue(client, out var count) && count > 1)
+            {
+                _clients[client] = count - 1;
+            }
+            else
+            {
+                _clients.Remove(client);
+            }
         }
     }
 
@@ -184,5 +246,9 @@ internal sealed partial class PgChangeWebSocketHandler
         [LoggerMessage(EventId = 2202, Level = LogLevel.Warning,
             Message = "PgNotify refused a WebSocket: {Limit} are open already (503). Raise PgNotify:WebSockets:MaxConnections or add instances.")]
         public static partial void TooManyConnections(ILogger logger, int limit);
+
+        [LoggerMessage(EventId = 2203, Level = LogLevel.Warning,
+            Message = "PgNotify refused a WebSocket: {Client} has {Limit} open already (429). Raise PgNotify:WebSockets:MaxConnectionsPerClient if that is expected (many users behind one address without forwarded headers?).")]
+        public static partial void TooManyConnectionsForClient(ILogger logger, string client, int limit);
     }
 }

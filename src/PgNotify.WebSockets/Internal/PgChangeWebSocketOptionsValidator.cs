@@ -42,6 +42,12 @@ internal sealed class PgChangeWebSocketOptionsValidator(IOptions<PgNotifyOptions
         Positive(errors, options.MaxSubscriptionsPerSocket, nameof(options.MaxSubscriptionsPerSocket));
         Positive(errors, options.MaxMessagesPerSecond, nameof(options.MaxMessagesPerSecond));
         Positive(errors, options.SendQueueCapacity, nameof(options.SendQueueCapacity));
+        Positive(errors, options.SendQueueMaxBytes, nameof(options.SendQueueMaxBytes));
+        Positive(errors, options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
+        if (options.ReauthorizeInterval < TimeSpan.Zero)
+        {
+            errors.Add("PgNotify:WebSockets:ReauthorizeInterval must not be negative (zero turns re-authorization off).");
+        }
         if (options.SubscribeTimeout <= TimeSpan.Zero)
         {
             errors.Add("PgNotify:WebSockets:SubscribeTimeout must be greater than zero.");

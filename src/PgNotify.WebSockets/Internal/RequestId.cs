@@ -26,7 +26,7 @@ internal readonly struct RequestId
             return true;
         }
 
-        if (value.ValueKind == JsonValueKind.String && value.GetString() is { Length: <= MaxLength } text)
+        if (value.ValueKind == JsonValueKind.String && RowFilter.TryReadString(value) is { Length: <= MaxLength } text)
         {
             id = new RequestId(text, null);
             return true;

@@ -1,123 +1,32 @@
-using System.Text.Json;
-
 namespace PgNotify.WebSockets.Internal;
 
 /// <summary>The socket's requests: subscribe, unsubscribe, ping (docs/protocol.md).</summary>
 internal sealed partial class SocketSession
 {
-    private const int MaxTablesPerRequest = 100;
-
     private async Task HandleMessageAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        JsonDocument document;
-        try
+        if (ClientRequest.Parse(message, out var error) is not { } request)
         {
-            document = JsonDocument.Parse(message, ParseOptions);
-        }
-        catch (JsonException ex)
-        {
-            EnqueueError(RequestId.None, "invalid_json", "The message is not valid JSON: " + ex.Message);
+            EnqueueError(error!.Id, error.Code, error.Message);
             return;
         }
 
-        using (document)
+        switch (request.Type)
         {
-            try
-            {
-                await HandleRequestAsync(document.RootElement, cancellationToken).ConfigureAwait(false);
-            }
-            catch (InvalidOperationException ex)
-            {
-                // System.Text.Json refuses some valid-looking JSON only when a value is read (e.g. an escaped lone surrogate).
-                EnqueueError(RequestId.None, "invalid_message", "The message has a value that cannot be read: " + ex.Message);
-            }
-        }
-    }
+            case ClientRequestType.Ping:
+                EnqueueControl(Frames.Pong(request.Id), "pong");
+                break;
+            case ClientRequestType.Unsubscribe:
+                Unsubscribe(request.Id, request.Tables);
+                break;
+            default:
+                if (ParseSince(request.Id, request.Since, out var since))
+                {
+                    await SubscribeAsync(request.Id, request.Tables, request.Operations, request.Filter, since, cancellationToken).ConfigureAwait(false);
+                }
 
-    private async Task HandleRequestAsync(JsonElement root, CancellationToken cancellationToken)
-    {
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            EnqueueError(RequestId.None, "invalid_message", "A message must be a JSON object with a \"type\".");
-            return;
+                break;
         }
-
-        if (!RequestId.TryRead(root, out var id))
-        {
-            EnqueueError(RequestId.None, "invalid_message", $"\"id\" must be a string of at most {RequestId.MaxLength} characters or an integer.");
-            return;
-        }
-
-        if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
-        {
-            EnqueueError(id, "invalid_message", "A message must have a string \"type\": subscribe, unsubscribe or ping.");
-            return;
-        }
-
-        if (type.ValueEquals("ping"u8))
-        {
-            EnqueueControl(Frames.Pong(id), "pong");
-        }
-        else if (type.ValueEquals("subscribe"u8))
-        {
-            if (ReadTables(root, id) is not { } tables)
-            {
-                return;
-            }
-
-            JsonElement? operations = root.TryGetProperty("operations", out var ops) && ops.ValueKind != JsonValueKind.Null ? ops : null;
-            JsonElement? filter = root.TryGetProperty("filter", out var f) && f.ValueKind != JsonValueKind.Null ? f : null;
-            string? sinceText = null;
-            if (root.TryGetProperty("since", out var sinceElement) && sinceElement.ValueKind != JsonValueKind.Null)
-            {
-                sinceText = sinceElement.ValueKind is JsonValueKind.Number or JsonValueKind.String ? sinceElement.ToString() : "?";
-            }
-
-            if (ParseSince(id, sinceText, out var since))
-            {
-                await SubscribeAsync(id, tables, operations, filter, since, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        else if (type.ValueEquals("unsubscribe"u8))
-        {
-            if (ReadTables(root, id) is { } tables)
-            {
-                Unsubscribe(id, tables);
-            }
-        }
-        else
-        {
-            EnqueueError(id, "unknown_type", "Unknown message type: use subscribe, unsubscribe or ping.");
-        }
-    }
-
-    private List<string>? ReadTables(JsonElement root, RequestId id)
-    {
-        if (!root.TryGetProperty("tables", out var tables) || tables.ValueKind != JsonValueKind.Array || tables.GetArrayLength() == 0)
-        {
-            EnqueueError(id, "invalid_message", "\"tables\" must be a non-empty array of table names.");
-            return null;
-        }
-
-        if (tables.GetArrayLength() > MaxTablesPerRequest)
-        {
-            EnqueueError(id, "invalid_message", $"\"tables\" may name at most {MaxTablesPerRequest} tables.");
-            return null;
-        }
-
-        var names = new List<string>();
-        foreach (var table in tables.EnumerateArray())
-        {
-            if (table.ValueKind != JsonValueKind.String || table.GetString() is not { Length: > 0 and <= 200 } name)
-            {
-                EnqueueError(id, "invalid_message", "\"tables\" must hold table names (strings of 1 to 200 characters).");
-                return null;
-            }
-
-            names.Add(name);
-        }
-
-        return names;
     }
 
     private bool ParseSince(RequestId id, string? text, out long? since)
@@ -130,13 +39,13 @@ internal sealed partial class SocketSession
 
         if (!_router.Lossless)
         {
-            EnqueueError(id, "invalid_position", "\"since\" needs lossless delivery, which this server does not have turned on.");
+            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
             return false;
         }
 
         if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
         {
-            EnqueueError(id, "invalid_position", "\"since\" must be a position: a whole number of zero or more.");
+            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
             return false;
         }
 
@@ -144,61 +53,14 @@ internal sealed partial class SocketSession
         return true;
     }
 
-    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, JsonElement? operationsElement, JsonElement? filterElement, long? since, CancellationToken cancellationToken)
+    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, IReadOnlyList<PgChangeOperation> operations, RowFilter? filter, long? since, CancellationToken cancellationToken)
     {
-        var operations = new List<PgChangeOperation>();
-        if (operationsElement is { } opsValue)
-        {
-            if (opsValue.ValueKind != JsonValueKind.Array || opsValue.GetArrayLength() == 0)
-            {
-                EnqueueError(id, "invalid_message", "\"operations\" must be a non-empty array of INSERT, UPDATE, DELETE, TRUNCATE.");
-                return;
-            }
-
-            foreach (var op in opsValue.EnumerateArray())
-            {
-                PgChangeOperation? parsed = op.ValueKind != JsonValueKind.String ? null : op.GetString() switch
-                {
-                    "INSERT" => PgChangeOperation.Insert,
-                    "UPDATE" => PgChangeOperation.Update,
-                    "DELETE" => PgChangeOperation.Delete,
-                    "TRUNCATE" => PgChangeOperation.Truncate,
-                    _ => null,
-                };
-                if (parsed is not { } operation)
-                {
-                    EnqueueError(id, "invalid_message", "\"operations\" may only hold INSERT, UPDATE, DELETE, TRUNCATE.");
-                    return;
-                }
-
-                if (!operations.Contains(operation))
-                {
-                    operations.Add(operation);
-                }
-            }
-        }
-        else
-        {
-            operations.AddRange([PgChangeOperation.Insert, PgChangeOperation.Update, PgChangeOperation.Delete, PgChangeOperation.Truncate]);
-        }
-
-        RowFilter? filter = null;
-        if (filterElement is { } filterValue)
-        {
-            filter = RowFilter.Compile(filterValue, out var filterError);
-            if (filterError is not null)
-            {
-                EnqueueError(id, "invalid_message", filterError);
-                return;
-            }
-        }
-
         var tables = new List<PgTableName>();
         foreach (var name in names)
         {
             if (!PgTableName.TryParse(name, out var table) || !_router.IsExposed(table))
             {
-                EnqueueError(id, "unknown_table", $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
+                EnqueueError(id, ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
                 return;
             }
 
@@ -211,7 +73,7 @@ internal sealed partial class SocketSession
         var added = tables.Count(t => !_subscriptions.ContainsKey(t));
         if (_subscriptions.Count + added > _options.MaxSubscriptionsPerSocket)
         {
-            EnqueueError(id, "too_many_subscriptions", $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
+            EnqueueError(id, ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
             return;
         }
 
@@ -232,7 +94,7 @@ internal sealed partial class SocketSession
 
                 if (!allowed)
                 {
-                    EnqueueError(id, "forbidden", $"Subscribing to '{table}' is not allowed.");
+                    EnqueueError(id, ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
                     return;
                 }
             }
@@ -271,7 +133,7 @@ internal sealed partial class SocketSession
         {
             Unsubscribe(RequestId.None, tables, acknowledge: false);
             EndReplay(long.MaxValue, dropBuffered: true, subscriptions);
-            EnqueueError(id, "unavailable", "The server is not connected to the database right now; try again.");
+            EnqueueError(id, ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
             return;
         }
 
@@ -300,7 +162,7 @@ internal sealed partial class SocketSession
         if (after < await _router.ChangeLog.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
         {
             EndReplay(through, dropBuffered: false, subscriptions);
-            EnqueueResync("position_expired", null);
+            EnqueueResync(ResyncReasons.PositionExpired, null);
             return;
         }
 
@@ -308,18 +170,25 @@ internal sealed partial class SocketSession
         var byTable = subscriptions.ToDictionary(s => s.Table);
         await foreach (var change in _router.ChangeLog.ReadAsync(after, through, cancellationToken).ConfigureAwait(false))
         {
-            if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change) || !AuthorizeChange(change))
+            if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change))
+            {
+                continue;
+            }
+
+            PgChange? oldRow = null;
+            var access = AuthorizeChange(change, ref oldRow);
+            if (access == ChangeAccess.Denied)
             {
                 continue;
             }
 
             // Pace the replay to the client: never more than half the send queue at once.
-            while (Volatile.Read(ref _pendingChanges) > _options.SendQueueCapacity / 2)
+            while (Volatile.Read(ref _pendingChanges) > _options.SendQueueCapacity / 2 || Interlocked.Read(ref _pendingBytes) > _options.SendQueueMaxBytes / 2)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
             }
 
-            EnqueueLive(Frames.Change(change, buffer), change);
+            EnqueueLive(Frames.Change(change, buffer, includeOld: access == ChangeAccess.Full), change);
         }
 
         EndReplay(through, dropBuffered: false, subscriptions);
@@ -351,6 +220,7 @@ internal sealed partial class SocketSession
             }
 
             _replayBuffer.Clear();
+            _replayBufferBytes = 0;
             overflow = _replayOverflow;
             _replayOverflow = false;
             _replaying = false;
@@ -358,7 +228,7 @@ internal sealed partial class SocketSession
 
         if (overflow)
         {
-            EnqueueResync("slow_consumer", null);
+            EnqueueResync(ResyncReasons.SlowConsumer, null);
         }
     }
 

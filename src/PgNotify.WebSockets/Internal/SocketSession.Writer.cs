@@ -104,6 +104,7 @@ internal sealed partial class SocketSession
                     if (item.Kind == OutboundKind.Change)
                     {
                         Interlocked.Decrement(ref _pendingChanges);
+                        Interlocked.Add(ref _pendingBytes, -item.Frame!.Length);
                     }
                     else
                     {
@@ -131,7 +132,7 @@ internal sealed partial class SocketSession
                     }
 
                     _lastSlowConsumerResync = _time.GetTimestamp();
-                    _batch.Add(new Outbound(Frames.Resync("slow_consumer", missed), null, OutboundKind.Control, "resync"));
+                    _batch.Add(new Outbound(Frames.Resync(ResyncReasons.SlowConsumer, missed), null, OutboundKind.Control, "resync"));
                 }
 
                 if (_batch.Count > 0)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -16,7 +17,6 @@ internal sealed partial class SocketSession
     private const int MaxPendingControlFrames = 256;
     private const int InitialReceiveBuffer = 4096;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
-    private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 16 };
 
     private readonly WebSocket _socket;
     private readonly PgChangeRouter _router;
@@ -26,7 +26,6 @@ internal sealed partial class SocketSession
     private readonly ILogger _logger;
     private readonly FrameStream? _frames;
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
-    private readonly PgChangeAuthorizationContext _changeContext;
     private readonly Lock _lagGate = new();
     private readonly CancellationTokenSource _aborted = new();
     private int _pendingChanges;
@@ -39,9 +38,12 @@ internal sealed partial class SocketSession
     private long _missed;
     private int _closeStatus;
     private string? _closeDescription;
-    private double _tokens;
-    private long _tokensStamp;
+    private readonly TokenBucketRateLimiter _requestRate;
+    private readonly DateTimeOffset? _authenticationExpires;
+    private readonly SemaphoreSlim _requestGate = new(1, 1);
     private int _floodCount;
+    private long _pendingBytes;
+    private long _replayBufferBytes;
     private readonly Lock _replayGate = new();
     private readonly List<(byte[] Frame, PgChange Change)> _replayBuffer = [];
     private bool _replaying;
@@ -55,7 +57,8 @@ internal sealed partial class SocketSession
         PgChangeWebSocketOptions options,
         WebSocketMetrics metrics,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        DateTimeOffset? authenticationExpires = null)
     {
         _socket = socket;
         _frames = frames;
@@ -65,9 +68,17 @@ internal sealed partial class SocketSession
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        _changeContext = new PgChangeAuthorizationContext(httpContext);
-        _tokens = options.MaxMessagesPerSecond;
-        _tokensStamp = time.GetTimestamp();
+        _authenticationExpires = authenticationExpires;
+
+        // Replenished on each request rather than by a timer, so that an idle socket costs no timer.
+        _requestRate = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = options.MaxMessagesPerSecond,
+            TokensPerPeriod = options.MaxMessagesPerSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            AutoReplenishment = false,
+            QueueLimit = 0,
+        });
     }
 
     public HttpContext HttpContext { get; }
@@ -81,6 +92,8 @@ internal sealed partial class SocketSession
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
         _writerToken = linked.Token;
+        using var authorizationStop = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
+        var authorization = Task.CompletedTask;
         try
         {
             EnqueueControl(Frames.Welcome(_router.Lossless), "welcome");
@@ -88,14 +101,15 @@ internal sealed partial class SocketSession
             {
                 if (initialTables.Count == 0)
                 {
-                    EnqueueError(RequestId.None, "invalid_message", "\"since\" needs \"tables\" to resume.");
+                    EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
                 }
                 else if (ParseSince(RequestId.None, initialSince, out var since))
                 {
-                    await SubscribeAsync(RequestId.None, initialTables, null, null, since, linked.Token).ConfigureAwait(false);
+                    await SubscribeAsync(RequestId.None, initialTables, ClientRequest.AllOperations, null, since, linked.Token).ConfigureAwait(false);
                 }
             }
 
+            authorization = SuperviseAuthorizationAsync(authorizationStop.Token);
             await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
@@ -110,6 +124,9 @@ internal sealed partial class SocketSession
         }
         finally
         {
+            // The re-authorization task touches the subscriptions: it ends before they are cleared.
+            await authorizationStop.CancelAsync().ConfigureAwait(false);
+            await authorization.ConfigureAwait(false);
             _router.Unsubscribe(this, [.. _subscriptions.Keys]);
             _metrics.SubscriptionsChanged(-_subscriptions.Count);
             _subscriptions.Clear();
@@ -132,6 +149,7 @@ internal sealed partial class SocketSession
 
             await drained.ConfigureAwait(false);
             _aborted.Dispose();
+            _requestRate.Dispose();
         }
     }
 
@@ -180,9 +198,10 @@ internal sealed partial class SocketSession
                 if (_replaying)
                 {
                     // Live changes wait until the replay of what the client missed has been queued before them.
-                    if (_replayBuffer.Count < _options.SendQueueCapacity * 10)
+                    if (_replayBuffer.Count < _options.SendQueueCapacity * 10 && _replayBufferBytes + frame.Length <= _options.SendQueueMaxBytes * 10L)
                     {
                         _replayBuffer.Add((frame, change));
+                        _replayBufferBytes += frame.Length;
                     }
                     else
                     {
@@ -217,13 +236,17 @@ internal sealed partial class SocketSession
             }
         }
 
-        if (Interlocked.Increment(ref _pendingChanges) > _options.SendQueueCapacity)
+        var pendingBytes = Interlocked.Add(ref _pendingBytes, frame.Length);
+        var pending = Interlocked.Increment(ref _pendingChanges);
+        if (pending > _options.SendQueueCapacity || (pendingBytes > _options.SendQueueMaxBytes && pending > 1))
         {
+            // Full in frames or in bytes (a frame larger than the bound still goes to a socket with nothing queued).
             Interlocked.Decrement(ref _pendingChanges);
+            Interlocked.Add(ref _pendingBytes, -frame.Length);
             _metrics.ChangeDropped();
             if (_options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
             {
-                Log.SlowConsumerClosed(_logger, Id, _options.SendQueueCapacity);
+                Log.SlowConsumerClosed(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
                 _metrics.SlowConsumerClosed();
                 RequestClose(WebSocketCloseStatus.PolicyViolation, "slow consumer");
                 return;
@@ -235,7 +258,7 @@ internal sealed partial class SocketSession
                 {
                     // Once per socket: a socket that keeps falling behind must not become a log storm.
                     _loggedLagging = true;
-                    Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity);
+                    Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
                 }
 
                 _lagging = true;
@@ -245,7 +268,8 @@ internal sealed partial class SocketSession
             return;
         }
 
-        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change), startWriting);
+        // A batch routed at once may be large in bytes: past half the byte bound, write now rather than after the batch.
+        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change), startWriting || pendingBytes > _options.SendQueueMaxBytes / 2);
     }
 
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
@@ -273,18 +297,39 @@ internal sealed partial class SocketSession
         EnqueueControl(null, "resync");
     }
 
-    /// <summary>Authorizes one change for this socket through the app's hook; a throwing hook withholds the change.</summary>
-    public bool AuthorizeChange(PgChange change)
+    /// <summary>
+    /// Authorizes one change for this socket through the app's hook, with a context of its own for each call (the
+    /// fan-out and a resume's replay call it at the same time). An UPDATE that passes is asked about again for its old
+    /// row; refused, the frame goes without <c>old</c>. A throwing hook withholds the change (or its old row).
+    /// </summary>
+    /// <param name="change">The change.</param>
+    /// <param name="oldRow">The UPDATE's old row as a change of its own, made once per change and shared by sockets.</param>
+    public ChangeAccess AuthorizeChange(PgChange change, ref PgChange? oldRow)
     {
         if (_options.AuthorizeChange is not { } hook)
         {
-            return true;
+            return ChangeAccess.Full;
         }
 
+        if (!Authorize(hook, change, isOldRow: false))
+        {
+            return ChangeAccess.Denied;
+        }
+
+        if (change.Operation != PgChangeOperation.Update || change.Old is not { } old)
+        {
+            return ChangeAccess.Full;
+        }
+
+        oldRow ??= new PgChange(change.Table, change.Operation, old, null, change.TransactionId, change.Sequence, change.Timestamp, change.Position, change.ReceivedAt);
+        return Authorize(hook, oldRow, isOldRow: true) ? ChangeAccess.Full : ChangeAccess.WithoutOld;
+    }
+
+    private bool Authorize(Func<PgChangeAuthorizationContext, bool> hook, PgChange change, bool isOldRow)
+    {
         try
         {
-            _changeContext.Change = change;
-            return hook(_changeContext);
+            return hook(new PgChangeAuthorizationContext(HttpContext, change, isOldRow));
         }
         catch (Exception ex)
         {
@@ -384,11 +429,19 @@ internal sealed partial class SocketSession
 
                 if (type == WebSocketMessageType.Binary)
                 {
-                    EnqueueError(RequestId.None, "unsupported_data", "Binary frames are not supported: send JSON text frames.");
+                    EnqueueError(RequestId.None, ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
                     continue;
                 }
 
-                await HandleMessageAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                await _requestGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await HandleMessageAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _requestGate.Release();
+                }
             }
             finally
             {
@@ -415,22 +468,22 @@ internal sealed partial class SocketSession
 
     private bool TakeToken()
     {
-        var now = _time.GetTimestamp();
-        var elapsed = _time.GetElapsedTime(_tokensStamp, now).TotalSeconds;
-        _tokensStamp = now;
-        var limit = _options.MaxMessagesPerSecond;
-        _tokens = Math.Min(limit, _tokens + (elapsed * limit));
-        if (_tokens >= 1)
+        _requestRate.TryReplenish();
+        using (var lease = _requestRate.AttemptAcquire())
         {
-            _tokens -= 1;
-            _floodCount = 0;
-            return true;
+            if (lease.IsAcquired)
+            {
+                _floodCount = 0;
+                return true;
+            }
         }
 
         // Answer the first refusal in a burst; a client that keeps flooding at ten times the limit is closed.
+        var limit = _options.MaxMessagesPerSecond;
+        _metrics.RequestRateLimited();
         if (_floodCount++ == 0)
         {
-            EnqueueError(RequestId.None, "rate_limited", $"More than {limit} requests per second: this request was ignored.");
+            EnqueueError(RequestId.None, ErrorCodes.RateLimited, $"More than {limit} requests per second: this request was ignored.");
         }
         else if (_floodCount > limit * 10)
         {

@@ -14,6 +14,9 @@ internal sealed class WebSocketMetrics
     private readonly Counter<long> _slowConsumerCloses;
     private readonly Counter<long> _rejected;
     private readonly Histogram<double> _lag;
+    private readonly Counter<long> _routeFailures;
+    private readonly Counter<long> _rateLimited;
+    private readonly Counter<long> _routerRestarts;
 
     public WebSocketMetrics(IMeterFactory meterFactory)
     {
@@ -27,6 +30,12 @@ internal sealed class WebSocketMetrics
         _dropped = meter.CreateCounter<long>("pgnotify.websocket.changes_dropped", "{change}", "Changes dropped for sockets whose send queue was full.");
         _slowConsumerCloses = meter.CreateCounter<long>("pgnotify.websocket.slow_consumer_closes", "{connection}", "Sockets closed because they did not read fast enough.");
         _rejected = meter.CreateCounter<long>("pgnotify.websocket.handshakes_rejected", "{handshake}", "Handshakes refused, by reason.");
+        _routeFailures = meter.CreateCounter<long>("pgnotify.websocket.route_failures", "{change}",
+            "Changes the fan-out failed to route because of an unexpected exception (log 2110); their subscribers got a resync.");
+        _routerRestarts = meter.CreateCounter<long>("pgnotify.websocket.router_restarts", "{restart}",
+            "Times the fan-out loop died and was restarted (log 2111).");
+        _rateLimited = meter.CreateCounter<long>("pgnotify.websocket.requests_rate_limited", "{request}",
+            "Client requests ignored because the socket exceeded MaxMessagesPerSecond.");
         _lag = meter.CreateHistogram<double>("pgnotify.websocket.send_lag", "s", "Time from the change's trigger to its frame being written to the socket.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     }
@@ -56,6 +65,12 @@ internal sealed class WebSocketMetrics
     public void SlowConsumerClosed() => _slowConsumerCloses.Add(1);
 
     public void HandshakeRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("pgnotify.reject.reason", reason));
+
+    public void RequestRateLimited() => _rateLimited.Add(1);
+
+    public void RouteFailed() => _routeFailures.Add(1);
+
+    public void RouterRestarted() => _routerRestarts.Add(1);
 
     public void SendLag(TimeSpan lag) => _lag.Record(Math.Max(0, lag.TotalSeconds));
 }

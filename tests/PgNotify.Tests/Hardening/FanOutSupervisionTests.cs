@@ -1,0 +1,141 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using PgNotify.Tests.Infrastructure;
+using PgNotify.WebSockets.Internal;
+
+namespace PgNotify.Tests.Hardening;
+
+/// <summary>
+/// The WebSocket fan-out survives what it routes: bad data affects only its change, and a loop that dies anyway restarts
+/// and shows in its state (issue 10: "Supervise the loops").
+/// </summary>
+public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task ForgedRowWithLoneSurrogate_AgainstAFilter_DoesNotStopTheHost_AndDeliveryContinues()
+    {
+        var table = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        var channel = PostgresFixture.NewName("ch");
+        await using var host = await WebHost.StartAsync(db.ConnectionString, channel, [table]);
+        var lifetime = host.App.Services.GetRequiredService<IHostApplicationLifetime>();
+        await using var filtered = await TestSocket.ConnectAsync(host.SocketUri());
+        await filtered.SubscribeAsync(table, new { filter = new { name = new { lt = "zzz" } } });
+        await using var bystander = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await bystander.ReceiveTypeAsync("subscribed");
+
+        // Live delivery accepts well-formed notifications from any role (docs/security.md): a row with a lone surrogate.
+        await db.ExecuteAsync(
+            "SELECT pg_notify($1, '{\"v\":1,\"schema\":\"public\",\"table\":\"' || $2 || '\",\"op\":\"INSERT\",\"xid\":1,\"seq\":1,\"data\":{\"id\":-1,\"name\":\"\\ud800\"}}')",
+            channel, table);
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'real')");
+
+        var frames = new List<int>();
+        while (!frames.Contains(1))
+        {
+            var frame = await bystander.ReceiveAsync();
+            frames.Add(frame.TryGetProperty("data", out var data) ? data.GetProperty("id").GetInt32() : throw new InvalidOperationException(frame.ToString()));
+        }
+
+        (await filtered.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(1, "the forged row matches no filter");
+        lifetime.ApplicationStopping.IsCancellationRequested.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task ExceptionRoutingOneChange_AffectsOnlyThatChange_ItsSubscribersResync_AndOthersGoOn()
+    {
+        var poisoned = await db.CreateTableAsync();
+        var healthy = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [poisoned, healthy]);
+        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
+        router.BeforeRoute = item =>
+        {
+            if (item is PgChange change && change.Table.Name == poisoned && change.Data?.GetProperty("name").GetString() == "boom")
+            {
+                throw new InvalidOperationException("a bug met while routing this change");
+            }
+        };
+        await using var victim = await TestSocket.ConnectAsync(host.SocketUri("tables=" + poisoned));
+        await using var other = await TestSocket.ConnectAsync(host.SocketUri("tables=" + healthy));
+        await victim.ReceiveTypeAsync("subscribed");
+        await other.ReceiveTypeAsync("subscribed");
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(poisoned)} VALUES (1, 'boom')");
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(healthy)} VALUES (1, 'fine')");
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(poisoned)} VALUES (2, 'after')");
+
+        var resync = await victim.ReceiveAsync();
+        resync.GetProperty("type").GetString().Should().Be("resync");
+        resync.GetProperty("reason").GetString().Should().Be("server_error");
+        (await victim.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(2);
+        (await other.ReceiveAsync()).GetProperty("data").GetProperty("name").GetString().Should().Be("fine");
+        router.FailedChangeCount.Should().Be(1);
+        router.State.Should().Be(PgRouterState.Running);
+        router.RestartCount.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task ExceptionRoutingAChangeToOneSocket_ResyncsOnlyThatSocket()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
+        router.BeforeRouteTo = (change, session) =>
+        {
+            if (session.HttpContext.Request.Query.ContainsKey("victim") && change.Data?.GetProperty("id").GetInt32() == 1)
+            {
+                throw new InvalidOperationException("a bug met while routing to this socket");
+            }
+        };
+        await using var victim = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&victim=1"));
+        await using var other = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await victim.ReceiveTypeAsync("subscribed");
+        await other.ReceiveTypeAsync("subscribed");
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a'), (2, 'b')");
+
+        (await other.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(1);
+        (await other.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(2);
+        var resync = await victim.ReceiveAsync();
+        resync.GetProperty("reason").GetString().Should().Be("server_error", resync.ToString());
+        (await victim.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(2);
+        router.FailedChangeCount.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task FanOutLoopThatDies_IsReportedAndRestarts_AndDeliveryResumes()
+    {
+        var table = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        var lifetime = host.App.Services.GetRequiredService<IHostApplicationLifetime>();
+        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await socket.ReceiveTypeAsync("subscribed");
+
+        var fail = 1;
+        router.BeforeBatch = () =>
+        {
+            if (Interlocked.Exchange(ref fail, 0) == 1)
+            {
+                throw new InvalidOperationException("the loop itself failed");
+            }
+        };
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'wakes the loop')");
+
+        var resync = await socket.ReceiveTypeAsync("resync");
+        resync.GetProperty("reason").GetString().Should().Be("server_error");
+        router.RestartCount.Should().Be(1);
+        router.LastFault.Should().BeOfType<InvalidOperationException>();
+
+        await ChangeStreamExtensions.WaitUntilAsync(() => router.State == PgRouterState.Running, because: "the loop restarts");
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, 'after the restart')");
+        var ids = new List<int>();
+        while (!ids.Contains(2))
+        {
+            ids.Add((await socket.ReceiveTypeAsync("change")).GetProperty("data").GetProperty("id").GetInt32());
+        }
+
+        lifetime.ApplicationStopping.IsCancellationRequested.Should().BeFalse();
+    }
+}

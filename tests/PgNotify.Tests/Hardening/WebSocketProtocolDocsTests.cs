@@ -1,0 +1,63 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+using PgNotify.WebSockets.Internal;
+
+namespace PgNotify.Tests.Hardening;
+
+/// <summary>The docs name every protocol word and event id the WebSocket side uses, so they cannot drift apart.</summary>
+public sealed class WebSocketProtocolDocsTests
+{
+    [Fact]
+    public void ProtocolMd_NamesEveryErrorCodeResyncReasonUnsubscribeReasonAndCloseCode()
+    {
+        var protocol = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "protocol.md"));
+        foreach (var type in new[] { typeof(ErrorCodes), typeof(ResyncReasons), typeof(UnsubscribeReasons) })
+        {
+            foreach (var word in Constants<string>(type))
+            {
+                protocol.Should().Contain($"| `{word}` |", $"{type.Name} {word} is a protocol word");
+            }
+        }
+
+        foreach (var code in Constants<int>(typeof(CloseCodes)))
+        {
+            protocol.Should().Contain($"| {code} |");
+        }
+    }
+
+    [Fact]
+    public void ObservabilityMd_ListsEveryWebSocketEventId()
+    {
+        var observability = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "observability.md"));
+        var ids = typeof(ErrorCodes).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+            .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>())
+            .Where(a => a is not null)
+            .Select(a => a!.EventId)
+            .ToList();
+
+        ids.Should().OnlyHaveUniqueItems().And.Contain([2110, 2111, 2112, 2113, 2203]);
+        foreach (var id in ids)
+        {
+            observability.Should().Contain($"| {id} |");
+        }
+    }
+
+    private static IEnumerable<T> Constants<T>(Type type) =>
+        type.GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.IsLiteral && f.FieldType == typeof(T))
+            .Select(f => (T)f.GetRawConstantValue()!);
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "docs", "protocol.md")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("docs/protocol.md not found above " + AppContext.BaseDirectory);
+    }
+}
