@@ -49,6 +49,7 @@ if (mode == "pgnotify")
         {
             // The default is 10,000 sockets per instance; scenario D holds 20,000.
             ws.MaxConnections = 100_000;
+            ws.MaxConnectionsPerClient = 100_000; // every bench client connects from one loopback address
         });
 }
 
