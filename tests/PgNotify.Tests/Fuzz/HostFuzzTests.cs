@@ -353,7 +353,7 @@ public sealed class HostFuzzTests(PostgresFixture db, ITestOutputHelper output) 
         catch (Exception ex)
         {
             var message = ex.Message.Split('\n')[0];
-            evidence.Suspect(ex.GetType().Name + ex.StackTrace?.Split('\n')[0] + (message.Length > 20 ? message[..20] : message),
+            evidence.Suspect(ex.GetType().Name + " " + ex.TargetSite?.Name,
                 $"notify#{index}: {ex.GetType().Name} ({(message.Length > 160 ? message[..160] + "…" : message)}) from {(payload.Length > 300 ? payload[..300] + "…" : payload)}");
         }
     }
