@@ -715,11 +715,18 @@ public sealed partial class PgNotifyListener : BackgroundService
         for (var attempt = 0; ; attempt++)
         {
             string? payload;
+            long? oldest;
             try
             {
-                await using var command = _connections.Side.CreateCommand("SELECT payload FROM pgnotify.large_payload WHERE id = $1");
+                // With the row, the oldest id still parked: a row missing below it was pruned before it was read (a
+                // gap); a row missing at or above it was never written (a forged reference: dropped, no gap).
+                await using var command = _connections.Side.CreateCommand(
+                    "SELECT (SELECT payload FROM pgnotify.large_payload WHERE id = $1), (SELECT min(id) FROM pgnotify.large_payload)");
                 command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-                payload = await command.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false) as string;
+                await using var reader = await command.ExecuteReaderAsync(stoppingToken).ConfigureAwait(false);
+                await reader.ReadAsync(stoppingToken).ConfigureAwait(false);
+                payload = reader.IsDBNull(0) ? null : reader.GetString(0);
+                oldest = reader.IsDBNull(1) ? null : reader.GetInt64(1);
             }
             catch (Exception ex) when (IsTransient(ex) && !stoppingToken.IsCancellationRequested)
             {
@@ -741,13 +748,19 @@ public sealed partial class PgNotifyListener : BackgroundService
                 return (null, true);
             }
 
-            if (payload is null)
+            Status.SetProblem(LargePayloadProblem, null);
+            if (payload is null && oldest is { } min && id < min)
             {
                 Log.LargePayloadMissing(_logger, id);
                 return (null, true);
             }
 
-            Status.SetProblem(LargePayloadProblem, null);
+            if (payload is null)
+            {
+                Reject("ref_missing", $"it references oversized change {id}, which was never parked (or was deleted by hand).");
+                return (null, false);
+            }
+
             PgChange? change;
             try
             {
