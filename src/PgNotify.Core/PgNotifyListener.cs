@@ -304,16 +304,16 @@ public sealed partial class PgNotifyListener : BackgroundService
                 throw new InvalidOperationException(TransactionPoolerMessage);
             }
 
-            if (_options.LosslessDelivery)
-            {
-                // The log reader's starting point is fixed before anyone is told changes flow.
-                await _changeLogReader.EnsureStartedAsync(_connections.Side, stoppingToken).ConfigureAwait(false);
-            }
-
             if (!_options.InstallTriggers)
             {
                 // Someone else set the database up: say now (and on every reconnect) what is missing, not when changes fail to arrive.
                 await CheckSetupAsync(stoppingToken).ConfigureAwait(false);
+            }
+
+            if (_options.LosslessDelivery)
+            {
+                // The log reader's starting point is fixed before anyone is told changes flow.
+                await _changeLogReader.EnsureStartedAsync(_connections.Side, stoppingToken).ConfigureAwait(false);
             }
 
             onListening();
@@ -801,6 +801,7 @@ public sealed partial class PgNotifyListener : BackgroundService
     private async Task CheckSetupAsync(CancellationToken stoppingToken)
     {
         var problems = await SetupCheck.RunAsync(_connections.Side, _options, stoppingToken).ConfigureAwait(false);
+        var known = Status.Problems.ToHashSet(StringComparer.Ordinal);
         Status.ClearProblems(SetupProblemPrefix);
         if (!problems.Any(p => p.Contains("pgnotify.large_payload", StringComparison.Ordinal)))
         {
@@ -810,7 +811,10 @@ public sealed partial class PgNotifyListener : BackgroundService
         for (var i = 0; i < problems.Count; i++)
         {
             Status.SetProblem(SetupProblemPrefix + i.ToString("D4", System.Globalization.CultureInfo.InvariantCulture), problems[i]);
-            Log.SetupProblem(_logger, problems[i]);
+            if (!known.Contains(problems[i]))
+            {
+                Log.SetupProblem(_logger, problems[i]); // once per problem, not on every reconnect while it lasts
+            }
         }
     }
 

@@ -57,7 +57,8 @@ internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, double queu
         {
             result = new HealthCheckResult(
                 context.Registration.FailureStatus,
-                $"PgNotify's listener is {listener.State.ToString().ToLowerInvariant()}: changes are not being received.",
+                $"PgNotify's listener is {listener.State.ToString().ToLowerInvariant()}: changes are not being received." +
+                (problems.Count > 0 ? " " + string.Join(" ", problems) : ""),
                 listener.LastError,
                 data);
         }

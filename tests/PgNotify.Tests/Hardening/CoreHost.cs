@@ -90,13 +90,13 @@ public sealed class CoreHost : IAsyncDisposable
     }
 
     /// <summary>Waits until the health check reports <paramref name="status"/>, and returns that result.</summary>
-    public async Task<HealthCheckResult> WaitForHealthAsync(HealthStatus status, TimeSpan? timeout = null)
+    public async Task<HealthCheckResult> WaitForHealthAsync(HealthStatus status, TimeSpan? timeout = null, string? describedAs = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
         while (true)
         {
             var result = await HealthAsync();
-            if (result.Status == status)
+            if (result.Status == status && (describedAs is null || result.Description?.Contains(describedAs, StringComparison.Ordinal) == true))
             {
                 return result;
             }
