@@ -54,7 +54,13 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
         {
             // Strings the trigger writes are always valid Unicode (jsonb refuses lone surrogate escapes), so a payload
             // with one is forged: refused here, every consumer may call GetString() on any string of a change.
-            RefuseInvalidStrings(utf8);
+            // Only a \u escape can spell a lone surrogate (raw ones failed the strict encoding above): most payloads
+            // have none and skip this pass.
+            if (payload.Contains("\\u", StringComparison.Ordinal))
+            {
+                RefuseInvalidStrings(utf8);
+            }
+
             using var doc = JsonDocument.Parse(utf8, DocumentOptions);
             return ParseRoot(doc.RootElement, receivedAt, position);
         }
