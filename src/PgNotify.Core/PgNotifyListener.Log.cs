@@ -18,15 +18,15 @@ public sealed partial class PgNotifyListener
         public static partial void Reconnected(ILogger logger, string channel, int attempts);
 
         [LoggerMessage(EventId = 1004, Level = LogLevel.Warning,
-            Message = "PgNotify could not reach PostgreSQL to install its triggers at startup; it will install them when it connects.")]
-        public static partial void InstallDeferred(ILogger logger, Exception exception);
+            Message = "PgNotify could not reach PostgreSQL at startup to {Step}; it keeps trying in the background.")]
+        public static partial void StartDeferred(ILogger logger, string step, Exception exception);
 
         [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "PgNotify's SQL is installed; watching {Count} table(s): {Tables}.")]
         public static partial void Installed(ILogger logger, int count, string tables);
 
         [LoggerMessage(EventId = 1006, Level = LogLevel.Warning,
-            Message = "PgNotify ignored a notification on channel '{Channel}' that its trigger did not write: {Reason}")]
-        public static partial void MalformedPayload(ILogger logger, string channel, string reason);
+            Message = "PgNotify ignored {Count} notification(s) on channel '{Channel}' that its trigger did not write; the last: {Reason} (At most one line every 10 s while they continue; the metric pgnotify.listener.notifications.rejected counts each.)")]
+        public static partial void MalformedPayload(ILogger logger, long count, string channel, string reason);
 
         [LoggerMessage(EventId = 1007, Level = LogLevel.Error,
             Message = "PgNotify could not find oversized change {Id} in pgnotify.large_payload (pruned before it was read? raise PgNotify:LargePayloadRetention). Consumers are told of the gap.")]
@@ -73,6 +73,36 @@ public sealed partial class PgNotifyListener
         [LoggerMessage(EventId = 1020, Level = LogLevel.Warning,
             Message = "PgNotify has LosslessDelivery off, but a trigger on channel '{Channel}' writes to the change log (lossless mode): those changes are not delivered. Turn PgNotify:LosslessDelivery on, or re-enable the table with lossless => false.")]
         public static partial void LosslessTriggerWhileLive(ILogger logger, string channel);
+
+        [LoggerMessage(EventId = 1021, Level = LogLevel.Error,
+            Message = "PgNotify failed to dispatch one notification on channel '{Channel}'; it is skipped, consumers are told of the gap, and the dispatcher goes on.")]
+        public static partial void DispatchFailed(ILogger logger, string channel, Exception exception);
+
+        [LoggerMessage(EventId = 1022, Level = LogLevel.Error,
+            Message = "PgNotify could not read oversized change {Id}; consumers are told of the gap, and health is Degraded until it can. {Fix}")]
+        public static partial void LargePayloadUnreadable(ILogger logger, long id, string fix, Exception exception);
+
+        [LoggerMessage(EventId = 1023, Level = LogLevel.Error,
+            Message = "PgNotify's {Loop} loop failed; it restarts in {DelayMs:F0} ms, and health is Unhealthy until it runs again.")]
+        public static partial void LoopFailed(ILogger logger, string loop, double delayMs, Exception exception);
+
+        [LoggerMessage(EventId = 1024, Level = LogLevel.Information, Message = "PgNotify's {Loop} loop runs again after its failure.")]
+        public static partial void LoopRecovered(ILogger logger, string loop);
+
+        [LoggerMessage(EventId = 1025, Level = LogLevel.Warning, Message = "PgNotify's setup check (InstallTriggers is off): {Problem} Health is Degraded until it is fixed; checked again on every reconnect.")]
+        public static partial void SetupProblem(ILogger logger, string problem);
+
+        [LoggerMessage(EventId = 1026, Level = LogLevel.Warning,
+            Message = "PgNotify's listener still has no connection (attempt {Attempt}): {Error}; trying again in {DelayMs:F0} ms.")]
+        public static partial void ConnectionStillLost(ILogger logger, int attempt, double delayMs, string error);
+
+        [LoggerMessage(EventId = 1027, Level = LogLevel.Warning,
+            Message = "PgNotify's change log reader would track more than {Max} holes (positions taken by transactions still running or rolled back); it gave up waiting for the {Count} oldest, and consumers are told of the gap.")]
+        public static partial void ChangeLogHolesOverflow(ILogger logger, int max, long count);
+
+        [LoggerMessage(EventId = 1028, Level = LogLevel.Error,
+            Message = "PgNotify could not read change log position {Position}: {Reason} Consumers are told of the gap.")]
+        public static partial void ChangeLogRowUnreadable(ILogger logger, long position, string reason);
 
         [LoggerMessage(EventId = 1014, Level = LogLevel.Trace, Message = "PgNotify is probing its listening connection on {Channel}.")]
         public static partial void Probing(ILogger logger, string channel);

@@ -47,7 +47,11 @@ public sealed partial class PgNotifyListener : BackgroundService
     private bool _warnedLiveTrigger;
     private long _overflowDropped;
     private DateTimeOffset _overflowReportedAt = DateTimeOffset.MinValue;
-    private readonly ChangeLogReader _changeLogReader = new();
+    private readonly ChangeLogReader _changeLogReader;
+    private readonly RateLimitedReport _rejected;
+    private readonly RecentIds _fetchedRefs;
+    private string? _lastConnectError;
+    private bool _everListened;
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal PgNotifyListener(
@@ -65,6 +69,10 @@ public sealed partial class PgNotifyListener : BackgroundService
         _time = time;
         _logger = logger;
         _backoff = new Backoff(_options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
+        _changeLogReader = new ChangeLogReader(maxHoles: _options.MaxChangeLogHoles);
+        _rejected = new RateLimitedReport(time, RejectedReportInterval);
+        _fetchedRefs = new RecentIds(_options.LargePayloadRetention, MaxRememberedRefs);
+        Status = new PgNotifyStatus(time, _options.HealthCheckInterval);
         // The inbox's only writer is Npgsql's read path, its only reader the dispatcher.
         _inbox = Channel.CreateBounded<string?>(new BoundedChannelOptions(_options.InboxCapacity)
         {
@@ -75,6 +83,12 @@ public sealed partial class PgNotifyListener : BackgroundService
         metrics.ObserveState(() => (int)State);
         metrics.ObserveQueueUsage(() => NotifyQueueUsage);
     }
+
+    /// <summary>Loops that died and setup problems, for the health check.</summary>
+    internal PgNotifyStatus Status { get; }
+
+    /// <summary>Test hook: runs at each turn of a loop, outside its per-item handling, with the loop's name.</summary>
+    internal Action<string>? LoopFaultHook { get; set; }
 
     /// <summary>The connection's current state.</summary>
     public PgListenerState State => (PgListenerState)Volatile.Read(ref _state);
@@ -134,10 +148,11 @@ public sealed partial class PgNotifyListener : BackgroundService
         }
         catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
         {
-            Log.InstallDeferred(_logger, ex);
+            Log.StartDeferred(_logger, _options.InstallTriggers ? "install its triggers" : "check its connection", ex);
+            _lastConnectError = ConnectErrorKey(ex); // the stack is logged once: the connect loop logs one line per retry
         }
 
-        if (_options.InstallTriggers)
+        if (_options.InstallTriggers && _lastConnectError is null)
         {
             try
             {
@@ -145,7 +160,8 @@ public sealed partial class PgNotifyListener : BackgroundService
             }
             catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
             {
-                Log.InstallDeferred(_logger, ex);
+                Log.StartDeferred(_logger, "install its triggers", ex);
+                _lastConnectError = ConnectErrorKey(ex);
             }
         }
 
@@ -155,46 +171,14 @@ public sealed partial class PgNotifyListener : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var dispatcher = Task.Run(() => DispatchAsync(stoppingToken), CancellationToken.None);
-        var maintenance = Task.Run(() => MaintainAsync(stoppingToken), CancellationToken.None);
-        var attempt = 0;
-        var everListened = false;
+        // Each loop runs under a supervisor: an exception that escapes a loop turns health Unhealthy, is logged and
+        // counted, and the loop starts again after a backoff. Only the host's stop ends them.
+        var dispatcher = Task.Run(() => SuperviseAsync(DispatcherLoop, DispatchAsync, stoppingToken), CancellationToken.None);
+        var maintenance = Task.Run(() => SuperviseAsync(MaintenanceLoop, MaintainAsync, stoppingToken), CancellationToken.None);
         SetState(PgListenerState.Connecting);
         try
         {
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                try
-                {
-                    if (_options.InstallTriggers && !_installed)
-                    {
-                        await InstallAsync(stoppingToken).ConfigureAwait(false);
-                    }
-
-                    await ListenAsync(everListened, attempt, () => { everListened = true; attempt = 0; }, stoppingToken)
-                        .ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    // Anything else (including the watchdog's cancellation) means the connection is gone.
-                    LastError = ex;
-                    SetState(everListened ? PgListenerState.Reconnecting : PgListenerState.Connecting);
-                    var delay = _backoff.Next(attempt++);
-                    Log.ConnectionLost(_logger, attempt, delay.TotalMilliseconds, ex);
-                    try
-                    {
-                        await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
-                }
-            }
+            await SuperviseAsync(ConnectLoop, ConnectLoopAsync, stoppingToken).ConfigureAwait(false);
         }
         finally
         {
@@ -206,6 +190,100 @@ public sealed partial class PgNotifyListener : BackgroundService
             Log.Stopped(_logger);
         }
     }
+
+    internal const string ConnectLoop = "connect";
+    internal const string DispatcherLoop = "dispatcher";
+    internal const string MaintenanceLoop = "maintenance";
+
+    /// <summary>
+    /// Runs <paramref name="loop"/> until the host stops. A loop returns only when it is done (the host stops); an
+    /// exception that escapes it is a bug or an input nobody foresaw: it is logged (1023), counted, reported by the
+    /// health check as Unhealthy, and the loop starts again after a backoff. The host is never stopped by it.
+    /// </summary>
+    private async Task SuperviseAsync(string name, Func<CancellationToken, Task> loop, CancellationToken stoppingToken)
+    {
+        var attempt = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await loop(stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Status.LoopFailed(name, ex);
+                _metrics.LoopRestarted(name);
+                var delay = _backoff.Next(attempt++);
+                Log.LoopFailed(_logger, name, delay.TotalMilliseconds, ex);
+                if (name == DispatcherLoop)
+                {
+                    // The item it held may be lost: consumers are told.
+                    PublishGap(PgChangeGapReason.Unreadable, null, _time.GetUtcNow());
+                }
+
+                try
+                {
+                    await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                Status.LoopRestarted(name);
+            }
+        }
+    }
+
+    private async Task ConnectLoopAsync(CancellationToken stoppingToken)
+    {
+        var attempt = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            LoopFaultHook?.Invoke(ConnectLoop);
+            try
+            {
+                if (_options.InstallTriggers && !_installed)
+                {
+                    await InstallAsync(stoppingToken).ConfigureAwait(false);
+                }
+
+                await ListenAsync(_everListened, attempt, () => { _everListened = true; attempt = 0; }, stoppingToken)
+                    .ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Anything else (including the watchdog's cancellation) means the connection is gone.
+                LastError = ex;
+                SetState(_everListened ? PgListenerState.Reconnecting : PgListenerState.Connecting);
+                var delay = _backoff.Next(attempt++);
+                var key = ConnectErrorKey(ex);
+                if (string.Equals(key, _lastConnectError, StringComparison.Ordinal))
+                {
+                    // The same error again (a wrong port, a database that is down): one line, not another stack trace.
+                    Log.ConnectionStillLost(_logger, attempt, delay.TotalMilliseconds, ex.Message);
+                }
+                else
+                {
+                    _lastConnectError = key;
+                    Log.ConnectionLost(_logger, attempt, delay.TotalMilliseconds, ex);
+                }
+
+                await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static string ConnectErrorKey(Exception ex) => ex.GetType().FullName + ": " + ex.Message;
 
     private async Task ListenAsync(bool reconnecting, int attempts, Action onListening, CancellationToken stoppingToken)
     {
@@ -226,6 +304,12 @@ public sealed partial class PgNotifyListener : BackgroundService
                 throw new InvalidOperationException(TransactionPoolerMessage);
             }
 
+            if (!_options.InstallTriggers)
+            {
+                // Someone else set the database up: say now (and on every reconnect) what is missing, not when changes fail to arrive.
+                await CheckSetupAsync(stoppingToken).ConfigureAwait(false);
+            }
+
             if (_options.LosslessDelivery)
             {
                 // The log reader's starting point is fixed before anyone is told changes flow.
@@ -233,6 +317,12 @@ public sealed partial class PgNotifyListener : BackgroundService
             }
 
             onListening();
+            _lastConnectError = null;
+            if (Status.LoopProgressed(ConnectLoop))
+            {
+                Log.LoopRecovered(_logger, ConnectLoop);
+            }
+
             SetState(PgListenerState.Listening);
             if (reconnecting)
             {
@@ -327,58 +417,94 @@ public sealed partial class PgNotifyListener : BackgroundService
                 continue;
             }
 
+            LoopFaultHook?.Invoke(DispatcherLoop);
             var now = _time.GetUtcNow();
-            ReportOverflow(now, flush: false);
-
-            if (payload is null)
-            {
-                PublishGap(PgChangeGapReason.ListenerReconnected, null, now);
-                continue;
-            }
-
-            PgChangePayload parsed;
             try
             {
-                parsed = PgChangePayload.Parse(payload, now);
+                ReportOverflow(now, flush: false);
+                await DispatchOneAsync(payload, now, stoppingToken).ConfigureAwait(false);
             }
-            catch (FormatException ex)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                Log.MalformedPayload(_logger, _options.Channel, ex.Message);
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Nobody foresaw this one: it costs this notification alone, and consumers are told.
+                _metrics.ItemFailed(DispatcherLoop);
+                Log.DispatchFailed(_logger, _options.Channel, ex);
+                PublishGap(PgChangeGapReason.Unreadable, 1, now);
                 continue;
             }
 
-            if (parsed.IsWakeUp)
+            if (Status.LoopProgressed(DispatcherLoop))
             {
-                if (!_warnedLiveTrigger)
-                {
-                    _warnedLiveTrigger = true;
-                    Log.LosslessTriggerWhileLive(_logger, _options.Channel);
-                }
+                Log.LoopRecovered(_logger, DispatcherLoop);
+            }
+        }
+    }
 
-                continue;
+    /// <summary>Handles one notification in live mode: a change, a reference to a parked one, or a reconnect marker.</summary>
+    private async Task DispatchOneAsync(string? payload, DateTimeOffset now, CancellationToken stoppingToken)
+    {
+        if (payload is null)
+        {
+            PublishGap(PgChangeGapReason.ListenerReconnected, null, now);
+            return;
+        }
+
+        PgChangePayload parsed;
+        try
+        {
+            parsed = PgChangePayload.Parse(payload, now);
+        }
+        catch (FormatException ex)
+        {
+            // Anyone who can connect can NOTIFY: a payload the trigger did not write is dropped, not turned into a gap
+            // (a forger must not make every socket resync).
+            Reject("malformed", ex.Message);
+            return;
+        }
+
+        if (parsed.IsWakeUp)
+        {
+            if (!_warnedLiveTrigger)
+            {
+                _warnedLiveTrigger = true;
+                Log.LosslessTriggerWhileLive(_logger, _options.Channel);
             }
 
-            var change = parsed.Change;
-            if (parsed.LargePayloadId is { } id)
-            {
-                try
-                {
-                    change = await FetchLargePayloadAsync(id, now, stoppingToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    return;
-                }
+            return;
+        }
 
-                if (change is null)
-                {
-                    PublishGap(PgChangeGapReason.Unreadable, 1, now);
-                    continue;
-                }
+        var change = parsed.Change;
+        if (parsed.LargePayloadId is { } id)
+        {
+            var fetched = await FetchLargePayloadAsync(id, parsed.Header!, now, stoppingToken).ConfigureAwait(false);
+            if (fetched.Gap)
+            {
+                PublishGap(PgChangeGapReason.Unreadable, 1, now);
+                return;
             }
 
-            Log.ChangeReceived(_logger, change!.Operation, change.Table, change.TransactionId, change.Sequence);
-            _feed.Publish(change);
+            change = fetched.Change;
+            if (change is null)
+            {
+                return; // refused: logged and counted
+            }
+        }
+
+        Log.ChangeReceived(_logger, change!.Operation, change.Table, change.TransactionId, change.Sequence);
+        _feed.Publish(change);
+    }
+
+    /// <summary>Counts a notification that is not PgNotify's and logs it, at most one line per interval under a flood.</summary>
+    private void Reject(string reason, string detail)
+    {
+        _metrics.NotificationRejected(reason);
+        if (_rejected.Occurred(out var count))
+        {
+            Log.MalformedPayload(_logger, count, _options.Channel, detail);
         }
     }
 
@@ -409,6 +535,7 @@ public sealed partial class PgNotifyListener : BackgroundService
                 return;
             }
 
+            LoopFaultHook?.Invoke(DispatcherLoop);
             _feed.FlushPendingGaps(); // a consumer owed a gap gets it even when no further change comes (retried each poll)
             while (_inbox.Reader.TryRead(out var wake))
             {
@@ -428,17 +555,42 @@ public sealed partial class PgNotifyListener : BackgroundService
                 {
                     batch = await _changeLogReader.ReadAsync(_connections.Side, _time.GetUtcNow(), stoppingToken).ConfigureAwait(false);
                     Log.ChangeLogRead(_logger, batch.Changes.Count, _changeLogReader.DeliveredThrough, _changeLogReader.PendingCount, _changeLogReader.HoleCount);
+                    foreach (var (position, reason) in batch.Unreadable)
+                    {
+                        _metrics.ItemFailed(DispatcherLoop);
+                        Log.ChangeLogRowUnreadable(_logger, position, reason);
+                    }
+
+                    if (batch.AbandonedHoles > 0)
+                    {
+                        Log.ChangeLogHolesOverflow(_logger, _options.MaxChangeLogHoles, batch.AbandonedHoles);
+                    }
+
                     if (batch.Gap is { } gap)
                     {
-                        Log.ChangeLogPrunedPastReader(_logger);
+                        if (batch.PrunedPastReader)
+                        {
+                            Log.ChangeLogPrunedPastReader(_logger);
+                        }
+
                         _metrics.Gap(gap.Reason);
                         _feed.Publish(gap);
                     }
 
                     foreach (var change in batch.Changes)
                     {
-                        Log.ChangeReceived(_logger, change.Operation, change.Table, change.TransactionId, change.Sequence);
-                        _feed.Publish(change);
+                        try
+                        {
+                            Log.ChangeReceived(_logger, change.Operation, change.Table, change.TransactionId, change.Sequence);
+                            _feed.Publish(change);
+                        }
+                        catch (Exception ex)
+                        {
+                            // Nobody foresaw this one: it costs this change alone, and consumers are told.
+                            _metrics.ItemFailed(DispatcherLoop);
+                            Log.DispatchFailed(_logger, _options.Channel, ex);
+                            PublishGap(PgChangeGapReason.Unreadable, 1, _time.GetUtcNow());
+                        }
                     }
 
                     Volatile.Write(ref _deliveredPosition, _changeLogReader.DeliveredThrough);
@@ -452,6 +604,10 @@ public sealed partial class PgNotifyListener : BackgroundService
                 first = false;
 
                 attempt = 0;
+                if (Status.LoopProgressed(DispatcherLoop))
+                {
+                    Log.LoopRecovered(_logger, DispatcherLoop);
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -525,6 +681,12 @@ public sealed partial class PgNotifyListener : BackgroundService
 
     private static readonly TimeSpan OverflowReportInterval = TimeSpan.FromSeconds(1);
 
+    /// <summary>Under a flood of foreign notifications, at most one log line (1006) per this interval.</summary>
+    internal static readonly TimeSpan RejectedReportInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>How many delivered <c>pgnotify.large_payload</c> ids are remembered (within LargePayloadRetention) to refuse a replayed reference.</summary>
+    internal const int MaxRememberedRefs = 100_000;
+
     /// <summary>The longest single wait for notifications; see the listen loop.</summary>
     private static readonly TimeSpan MaxWaitSlice = TimeSpan.FromSeconds(1);
 
@@ -537,65 +699,157 @@ public sealed partial class PgNotifyListener : BackgroundService
         _feed.Publish(new PgChangeGap(reason, dropped, now));
     }
 
-    private async Task<PgChange?> FetchLargePayloadAsync(long id, DateTimeOffset receivedAt, CancellationToken stoppingToken)
+    /// <summary>
+    /// Reads a parked oversized row. Refused (no gap) when the reference is one already delivered or the row does not
+    /// fit the notification's header: a replayed or forged reference. A gap when the row is gone or cannot be read;
+    /// transient errors are retried.
+    /// </summary>
+    private async Task<(PgChange? Change, bool Gap)> FetchLargePayloadAsync(long id, PgChange header, DateTimeOffset receivedAt, CancellationToken stoppingToken)
     {
+        if (_fetchedRefs.Contains(id, receivedAt))
+        {
+            Reject("ref_replayed", $"it references oversized change {id}, which was already delivered.");
+            return (null, false);
+        }
+
         for (var attempt = 0; ; attempt++)
         {
+            string? payload;
+            long? oldest;
             try
             {
-                await using var command = _connections.Side.CreateCommand("SELECT payload FROM pgnotify.large_payload WHERE id = $1");
+                // With the row, the oldest id still parked: a row missing below it was pruned before it was read (a
+                // gap); a row missing at or above it was never written (a forged reference: dropped, no gap).
+                await using var command = _connections.Side.CreateCommand(
+                    "SELECT (SELECT payload FROM pgnotify.large_payload WHERE id = $1), (SELECT min(id) FROM pgnotify.large_payload)");
                 command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-                if (await command.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false) is not string payload)
-                {
-                    Log.LargePayloadMissing(_logger, id);
-                    return null;
-                }
-
-                return PgChangePayload.Parse(payload, receivedAt).Change;
-            }
-            catch (FormatException ex)
-            {
-                Log.MalformedPayload(_logger, _options.Channel, ex.Message);
-                return null;
+                await using var reader = await command.ExecuteReaderAsync(stoppingToken).ConfigureAwait(false);
+                await reader.ReadAsync(stoppingToken).ConfigureAwait(false);
+                payload = reader.IsDBNull(0) ? null : reader.GetString(0);
+                oldest = reader.IsDBNull(1) ? null : reader.GetInt64(1);
             }
             catch (Exception ex) when (IsTransient(ex) && !stoppingToken.IsCancellationRequested)
             {
                 var delay = _backoff.Next(attempt);
                 Log.LargePayloadFetchFailed(_logger, id, delay.TotalMilliseconds, ex);
                 await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                continue;
+            }
+            catch (PostgresException ex)
+            {
+                // Not transient (typically 42501: the role may not read pgnotify.large_payload): this change is lost,
+                // the next ones are not. Health says how to fix it.
+                var fix = ex.SqlState == PostgresErrorCodes.InsufficientPrivilege
+                    ? SetupCheck.LargePayloadGrant(RoleName())
+                    : $"PgNotify cannot read pgnotify.large_payload ({ex.SqlState}: {ex.MessageText}): run the current sql/install.sql as the owner of the pgnotify schema.";
+                Status.SetProblem(LargePayloadProblem, fix);
+                _metrics.ItemFailed(DispatcherLoop);
+                Log.LargePayloadUnreadable(_logger, id, fix, ex);
+                return (null, true);
+            }
+
+            Status.SetProblem(LargePayloadProblem, null);
+            if (payload is null && oldest is { } min && id < min)
+            {
+                Log.LargePayloadMissing(_logger, id);
+                return (null, true);
+            }
+
+            if (payload is null)
+            {
+                Reject("ref_missing", $"it references oversized change {id}, which was never parked (or was deleted by hand).");
+                return (null, false);
+            }
+
+            PgChange? change;
+            try
+            {
+                change = PgChangePayload.Parse(payload, receivedAt).Change;
+            }
+            catch (FormatException ex)
+            {
+                Reject("malformed", $"oversized change {id}: {ex.Message}");
+                return (null, false);
+            }
+
+            if (change is null || change.Table != header.Table || change.Operation != header.Operation
+                || change.TransactionId != header.TransactionId || change.Sequence != header.Sequence)
+            {
+                Reject("ref_mismatch", $"oversized change {id} is not the change the notification describes ({header.Operation} on {header.Table}, xid {header.TransactionId}, #{header.Sequence}).");
+                return (null, false);
+            }
+
+            _fetchedRefs.Add(id, receivedAt);
+            return (change, false);
+        }
+    }
+
+    private const string LargePayloadProblem = "fetch:large_payload";
+
+    private string? RoleName()
+    {
+        try
+        {
+            return new NpgsqlConnectionStringBuilder(_connections.Side.ConnectionString).Username;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private async Task CheckSetupAsync(CancellationToken stoppingToken)
+    {
+        var problems = await SetupCheck.RunAsync(_connections.Side, _options, stoppingToken).ConfigureAwait(false);
+        var known = Status.Problems.ToHashSet(StringComparer.Ordinal);
+        Status.ClearProblems(SetupProblemPrefix);
+        if (!problems.Any(p => p.Contains("pgnotify.large_payload", StringComparison.Ordinal)))
+        {
+            Status.SetProblem(LargePayloadProblem, null);
+        }
+
+        for (var i = 0; i < problems.Count; i++)
+        {
+            Status.SetProblem(SetupProblemPrefix + i.ToString("D4", System.Globalization.CultureInfo.InvariantCulture), problems[i]);
+            if (!known.Contains(problems[i]))
+            {
+                Log.SetupProblem(_logger, problems[i]); // once per problem, not on every reconnect while it lasts
             }
         }
     }
 
+    private const string SetupProblemPrefix = "setup:";
+
     private async Task MaintainAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(_options.MaintenanceInterval, _time);
-        try
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            LoopFaultHook?.Invoke(MaintenanceLoop);
+            try
             {
-                try
+                await using var command = _connections.Side.CreateCommand(
+                    "DELETE FROM pgnotify.large_payload WHERE created_at < now() - $1");
+                command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = _options.LargePayloadRetention });
+                var pruned = await command.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                if (_options.LosslessDelivery)
                 {
-                    await using var command = _connections.Side.CreateCommand(
-                        "DELETE FROM pgnotify.large_payload WHERE created_at < now() - $1");
-                    command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = _options.LargePayloadRetention });
-                    var pruned = await command.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
-                    if (_options.LosslessDelivery)
-                    {
-                        pruned += await new PgChangeLog(_connections, _time).PruneAsync(
-                            DeliveredPosition, _options.ChangeLogRetention, _options.ChangeLogMaxRows, stoppingToken).ConfigureAwait(false);
-                    }
-
-                    Log.Pruned(_logger, pruned);
+                    pruned += await new PgChangeLog(_connections, _time).PruneAsync(
+                        DeliveredPosition, _options.ChangeLogRetention, _options.ChangeLogMaxRows, stoppingToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+
+                Log.Pruned(_logger, pruned);
+                if (Status.LoopProgressed(MaintenanceLoop))
                 {
-                    Log.MaintenanceFailed(_logger, ex);
+                    Log.LoopRecovered(_logger, MaintenanceLoop);
                 }
             }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                // Whatever failed (a lost connection, missing rights), the next tick tries again.
+                _metrics.ItemFailed(MaintenanceLoop);
+                Log.MaintenanceFailed(_logger, ex);
+            }
         }
     }
 

@@ -112,6 +112,21 @@ public sealed class PgNotifyOptions
     /// </summary>
     public TimeSpan LargePayloadRetention { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// With lossless delivery: how many replay reads of <c>pgnotify.change_log</c> (for WebSocket clients resuming with
+    /// <c>since</c>) may run at once. A replay holds a slot only while it reads one batch of 1,000 changes, so a slow
+    /// client never keeps one; further replays wait for a slot (until their own cancellation), they do not fail.
+    /// PgNotify's side connection pool is sized to this plus 3, so replays never starve the listener's own queries.
+    /// Default: 2.
+    /// </summary>
+    public int MaxConcurrentReplays { get; set; } = 2;
+
+    /// <summary>
+    /// With lossless delivery: the most holes (log positions taken by transactions still running, or rolled back) the
+    /// reader waits for at once. Past it, the oldest are given up and consumers receive a gap. Internal: tests lower it.
+    /// </summary>
+    internal int MaxChangeLogHoles { get; set; } = 100_000;
+
     /// <summary>How often the listener prunes <c>pgnotify.large_payload</c> and <c>pgnotify.change_log</c>. Default: 5 minutes.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -8,10 +8,13 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class PgNotifyHealthChecksBuilderExtensions
 {
     /// <summary>
-    /// Adds a health check that reports the PgNotify listener's state: healthy while it listens, degraded when
-    /// PostgreSQL's NOTIFY queue is at least <paramref name="queueUsageDegradedThreshold"/> full, and
-    /// <paramref name="failureStatus"/> while it is not connected. Its data holds the state, the reconnect count, the
-    /// queue usage and the last error.
+    /// Adds a health check that reports the PgNotify listener's state: healthy while it listens;
+    /// <paramref name="failureStatus"/> while it is not connected, or while one of its loops (connect, dispatcher,
+    /// maintenance) has died and not yet recovered (the description names the loop and the error); degraded while a
+    /// setup problem costs changes (a missing GRANT, a table in <c>PgNotify:Tables</c> that is not enabled; the
+    /// description names the fix), or when PostgreSQL's NOTIFY queue is at least
+    /// <paramref name="queueUsageDegradedThreshold"/> full. Its data holds the state, the reconnect count, the queue
+    /// usage, the failed loops, the problems and the last error.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="name">The check's name. Default: <c>pgnotify</c>.</param>

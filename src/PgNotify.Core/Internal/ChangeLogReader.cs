@@ -21,11 +21,12 @@ namespace PgNotify.Internal;
 /// not hold anything up; a long transaction that writes to a watched table holds up the changes after it.
 /// </para>
 /// </remarks>
-internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 100_000, int startupWindow = 1_000)
+internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 100_000, int startupWindow = 1_000, int maxHoles = 100_000)
 {
     private readonly SortedDictionary<long, PgChange?> _pending = [];
     private readonly Dictionary<long, HashSet<string>> _holes = [];
     private HashSet<string> _lastHolders = [];
+    private readonly List<(long From, long Through)> _skipped = [];
     private long _maxSeen;
     private bool _started;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -122,6 +123,7 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
         var truncated = rows.Count == batchSize;
         var previousMaxSeen = _maxSeen;
         var visible = new HashSet<long>();
+        List<(long Position, string Reason)>? unreadable = null;
         foreach (var (position, payload) in rows)
         {
             visible.Add(position);
@@ -136,9 +138,12 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
             {
                 change = PgChangePayload.Parse(payload, now, position).Change;
             }
-            catch (FormatException)
+            catch (FormatException ex)
             {
-                change = null; // not ours: skip it, but keep the order
+                // Only PgNotify's trigger writes the log, so this is a change that cannot be delivered: skip it, keep
+                // the order, and say so.
+                change = null;
+                (unreadable ??= []).Add((position, ex.Message));
             }
 
             _pending[position] = change;
@@ -164,8 +169,20 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
             _pending[position] = null;
         }
 
-        // New holes: positions below the highest seen that are neither pending nor already holes.
-        for (var position = Math.Max(DeliveredThrough, previousMaxSeen) + 1; position < _maxSeen; position++)
+        // New holes: positions below the highest seen that are neither pending nor already holes. A jump wider than
+        // maxHoles (a huge rolled-back batch, a restarted identity) is not tracked position by position: its lower part
+        // is given up as one range, so memory stays bounded whatever the positions do.
+        long abandoned = 0;
+        var firstNew = Math.Max(DeliveredThrough, previousMaxSeen) + 1;
+        if (_maxSeen - firstNew > maxHoles)
+        {
+            var skipThrough = _maxSeen - 1 - maxHoles;
+            _skipped.Add((firstNew, skipThrough));
+            abandoned += skipThrough - firstNew + 1;
+            firstNew = skipThrough + 1;
+        }
+
+        for (var position = firstNew; position < _maxSeen; position++)
         {
             if (!_pending.ContainsKey(position) && !_holes.ContainsKey(position))
             {
@@ -175,9 +192,22 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
 
         _lastHolders = holders;
 
-        PgChangeGap? gap = null;
+        // Bounded: past maxHoles, the oldest holes are given up (their changes, if they ever commit, are not delivered).
+        if (_holes.Count > maxHoles)
+        {
+            foreach (var position in _holes.Keys.Order().Take(_holes.Count - maxHoles).ToList())
+            {
+                _holes.Remove(position);
+                _pending[position] = null;
+                abandoned++;
+            }
+        }
+
+        PgChangeGap? gap = unreadable is null && abandoned == 0 ? null : new PgChangeGap(PgChangeGapReason.Unreadable, (unreadable?.Count ?? 0) + abandoned, now);
+        var prunedPastReader = false;
         if (prunedThrough > DeliveredThrough)
         {
+            prunedPastReader = true;
             // Someone pruned the log past what this reader had delivered: it cannot prove nothing was lost.
             gap = new PgChangeGap(PgChangeGapReason.Unreadable, null, now);
             foreach (var position in _pending.Keys.Where(p => p <= prunedThrough).ToList())
@@ -190,21 +220,61 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
                 _holes.Remove(position);
             }
 
+            _skipped.RemoveAll(r => r.Through <= prunedThrough);
+
             DeliveredThrough = prunedThrough;
             _maxSeen = Math.Max(_maxSeen, prunedThrough);
         }
 
         var ready = new List<PgChange>();
-        while (_pending.Remove(DeliveredThrough + 1, out var next))
+        while (true)
         {
-            DeliveredThrough++;
-            if (next is not null)
+            if (_pending.Remove(DeliveredThrough + 1, out var next))
             {
-                ready.Add(next);
+                DeliveredThrough++;
+                if (next is not null)
+                {
+                    ready.Add(next);
+                }
+            }
+            else if (SkipFrom(DeliveredThrough + 1) is { } skipTo)
+            {
+                DeliveredThrough = skipTo;
+            }
+            else
+            {
+                break;
             }
         }
 
-        return new ChangeLogBatch(ready, gap, truncated);
+        return new ChangeLogBatch(ready, gap, truncated)
+        {
+            Unreadable = unreadable ?? [],
+            AbandonedHoles = abandoned,
+            PrunedPastReader = prunedPastReader,
+        };
+    }
+
+    /// <summary>Where a given-up range covering <paramref name="position"/> lets delivery jump to (not past a pending change).</summary>
+    private long? SkipFrom(long position)
+    {
+        for (var i = 0; i < _skipped.Count; i++)
+        {
+            var (from, through) = _skipped[i];
+            if (through < position)
+            {
+                _skipped.RemoveAt(i--);
+                continue;
+            }
+
+            if (from <= position)
+            {
+                var to = _pending.Count > 0 ? Math.Min(through, _pending.Keys.First() - 1) : through;
+                return to >= position ? to : null;
+            }
+        }
+
+        return null;
     }
 
     private async Task StartAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
@@ -268,4 +338,14 @@ internal sealed class ChangeLogReader(int batchSize = 5_000, int maxPending = 10
 }
 
 /// <summary>What one read of the change log yields.</summary>
-internal sealed record ChangeLogBatch(IReadOnlyList<PgChange> Changes, PgChangeGap? Gap, bool MoreAvailable);
+internal sealed record ChangeLogBatch(IReadOnlyList<PgChange> Changes, PgChangeGap? Gap, bool MoreAvailable)
+{
+    /// <summary>Log rows that could not be parsed (position, why): each is a change lost, reported in <see cref="Gap"/>.</summary>
+    public IReadOnlyList<(long Position, string Reason)> Unreadable { get; init; } = [];
+
+    /// <summary>Holes given up because there were more than the reader tracks; reported in <see cref="Gap"/>.</summary>
+    public long AbandonedHoles { get; init; }
+
+    /// <summary>Whether <see cref="Gap"/> is there because the log was pruned past the reader.</summary>
+    public bool PrunedPastReader { get; init; }
+}

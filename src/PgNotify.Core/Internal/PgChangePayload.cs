@@ -1,68 +1,163 @@
+using System.Text;
 using System.Text.Json;
 
 namespace PgNotify.Internal;
 
-/// <summary>A notification payload as the trigger wrote it: a whole change, or a reference to a parked large one.</summary>
+/// <summary>
+/// A notification payload as the trigger wrote it: a whole change, a reference to a parked large one (with the
+/// change's header, so the parked row can be checked against it), or a lossless wake-up.
+/// </summary>
+/// <remarks>
+/// Anyone who can connect can NOTIFY on the channel, so a payload is hostile input until proven otherwise.
+/// <see cref="Parse"/> accepts only what the trigger writes (types, ranges, valid Unicode, names PostgreSQL can hold)
+/// and reports anything else as a <see cref="FormatException"/>, never as another exception.
+/// </remarks>
 internal readonly record struct PgChangePayload(PgChange? Change, long? LargePayloadId, bool IsWakeUp = false)
 {
+    /// <summary>
+    /// How deep the JSON of a change may nest. PostgreSQL has no fixed depth limit of its own (its parser recurses until
+    /// <c>max_stack_depth</c>: about 12,000 levels at the default 2 MB, about 50,000 at 7.5 MB), so no depth that it can
+    /// store is refused here. <see cref="JsonDocument"/> parses without recursion, so a deep row costs memory in
+    /// proportion to its size only.
+    /// </summary>
+    public const int MaxDepth = int.MaxValue;
+
+    /// <summary>The options every row JSON of PgNotify is read with; see <see cref="MaxDepth"/>.</summary>
+    public static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = MaxDepth };
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>For a parked row (<see cref="LargePayloadId"/>): the header the notification carried, to check the row against.</summary>
+    public PgChange? Header { get; init; }
+
     /// <summary>Parses the trigger's JSON payload.</summary>
-    /// <exception cref="FormatException">The payload is not one PgNotify's trigger writes.</exception>
+    /// <param name="payload">The payload text.</param>
+    /// <param name="receivedAt">When the listener received it.</param>
+    /// <param name="position">The change log position, for rows read from the log.</param>
+    /// <returns>The parsed payload.</returns>
+    /// <exception cref="FormatException">The payload is not one PgNotify's trigger writes; the message says why.
+    /// No other exception is thrown for any input.</exception>
     public static PgChangePayload Parse(string payload, DateTimeOffset receivedAt, long? position = null)
     {
-        JsonDocument doc;
+        ArgumentNullException.ThrowIfNull(payload);
+        byte[] utf8;
         try
         {
-            doc = JsonDocument.Parse(payload);
+            utf8 = StrictUtf8.GetBytes(payload);
+        }
+        catch (EncoderFallbackException)
+        {
+            throw new FormatException("The notification payload is not valid Unicode (a lone surrogate).");
+        }
+
+        try
+        {
+            // Strings the trigger writes are always valid Unicode (jsonb refuses lone surrogate escapes), so a payload
+            // with one is forged: refused here, every consumer may call GetString() on any string of a change.
+            // Only a \u escape can spell a lone surrogate (raw ones failed the strict encoding above): most payloads
+            // have none and skip this pass.
+            if (payload.Contains("\\u", StringComparison.Ordinal))
+            {
+                RefuseInvalidStrings(utf8);
+            }
+
+            using var doc = JsonDocument.Parse(utf8, DocumentOptions);
+            return ParseRoot(doc.RootElement, receivedAt, position);
         }
         catch (JsonException ex)
         {
             throw new FormatException($"The notification payload is not JSON: {ex.Message}", ex);
         }
-
-        using (doc)
+        catch (InvalidOperationException ex)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            throw new FormatException($"The notification payload holds an invalid value: {ex.Message}", ex);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new FormatException($"The notification payload holds an invalid name: {ex.Message}", ex);
+        }
+    }
+
+    private static PgChangePayload ParseRoot(JsonElement root, DateTimeOffset receivedAt, long? position)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new FormatException("The notification payload is not a JSON object.");
+        }
+
+        if (!root.TryGetProperty("v", out var version) || version.ValueKind != JsonValueKind.Number
+            || !version.TryGetInt32(out var v) || v != 1)
+        {
+            throw new FormatException("The notification payload has no supported version (\"v\":1).");
+        }
+
+        if (root.TryGetProperty("wake", out var wake))
+        {
+            _ = PositiveInt64(wake, "wake") ?? throw new FormatException("The notification payload's \"wake\" is null.");
+            return new PgChangePayload(null, null, IsWakeUp: true);
+        }
+
+        var table = new PgTableName(RequiredString(root, "schema"), RequiredString(root, "table"));
+        var operation = RequiredString(root, "op") switch
+        {
+            "INSERT" => PgChangeOperation.Insert,
+            "UPDATE" => PgChangeOperation.Update,
+            "DELETE" => PgChangeOperation.Delete,
+            "TRUNCATE" => PgChangeOperation.Truncate,
+            var other => throw new FormatException($"The notification payload has an unknown operation '{Shorten(other)}'."),
+        };
+        var xid = NonNegativeInt64(root, "xid") ?? 0;
+        var seq = NonNegativeInt64(root, "seq") ?? 0;
+
+        if (root.TryGetProperty("ref", out var reference))
+        {
+            var id = PositiveInt64(reference, "ref") ?? throw new FormatException("The notification payload's \"ref\" is null.");
+            var header = new PgChange(table, operation, null, null, xid, seq, null, null, receivedAt);
+            return new PgChangePayload(null, id) { Header = header };
+        }
+
+        var data = OptionalObject(root, "data");
+        var old = OptionalObject(root, "old");
+        var shapeOk = operation switch
+        {
+            PgChangeOperation.Insert => data is not null && old is null,
+            PgChangeOperation.Update => data is not null && old is not null,
+            PgChangeOperation.Delete => data is null && old is not null,
+            _ => data is null && old is null,
+        };
+        if (!shapeOk)
+        {
+            throw new FormatException($"The notification payload's \"data\"/\"old\" do not fit a {operation}.");
+        }
+
+        DateTimeOffset? timestamp = null;
+        if (root.TryGetProperty("ts", out var ts) && ts.ValueKind != JsonValueKind.Null)
+        {
+            timestamp = ts.ValueKind == JsonValueKind.String && ts.TryGetDateTimeOffset(out var stamp)
+                ? stamp
+                : throw new FormatException("The notification payload's \"ts\" is not a timestamp.");
+        }
+
+        long? pos = position;
+        if (pos is null && root.TryGetProperty("pos", out var posElement))
+        {
+            pos = PositiveInt64(posElement, "pos");
+        }
+
+        var change = new PgChange(table, operation, data, old, xid, seq, timestamp, pos, receivedAt);
+        return new PgChangePayload(change, null);
+    }
+
+    private static void RefuseInvalidStrings(byte[] utf8)
+    {
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth });
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
             {
-                throw new FormatException("The notification payload is not a JSON object.");
+                // Unescaping throws InvalidOperationException for a lone surrogate escape such as "\ud800".
+                _ = reader.GetString();
             }
-
-            if (!root.TryGetProperty("v", out var version) || version.ValueKind != JsonValueKind.Number || version.GetInt32() != 1)
-            {
-                throw new FormatException("The notification payload has no supported version (\"v\":1).");
-            }
-
-            if (root.TryGetProperty("wake", out var wake) && wake.ValueKind == JsonValueKind.Number)
-            {
-                return new PgChangePayload(null, null, IsWakeUp: true);
-            }
-
-            if (root.TryGetProperty("ref", out var reference) && reference.ValueKind == JsonValueKind.Number)
-            {
-                return new PgChangePayload(null, reference.GetInt64());
-            }
-
-            var table = new PgTableName(RequiredString(root, "schema"), RequiredString(root, "table"));
-            var operation = RequiredString(root, "op") switch
-            {
-                "INSERT" => PgChangeOperation.Insert,
-                "UPDATE" => PgChangeOperation.Update,
-                "DELETE" => PgChangeOperation.Delete,
-                "TRUNCATE" => PgChangeOperation.Truncate,
-                var other => throw new FormatException($"The notification payload has an unknown operation '{other}'."),
-            };
-
-            var change = new PgChange(
-                table,
-                operation,
-                OptionalObject(root, "data"),
-                OptionalObject(root, "old"),
-                OptionalInt64(root, "xid") ?? 0,
-                OptionalInt64(root, "seq") ?? 0,
-                root.TryGetProperty("ts", out var ts) && ts.ValueKind == JsonValueKind.String && ts.TryGetDateTimeOffset(out var stamp) ? stamp : null,
-                position ?? OptionalInt64(root, "pos"),
-                receivedAt);
-            return new PgChangePayload(change, null);
         }
     }
 
@@ -71,9 +166,41 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
             ? value.GetString()!
             : throw new FormatException($"The notification payload has no \"{name}\" string.");
 
-    private static long? OptionalInt64(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : null;
+    private static long? NonNegativeInt64(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
 
-    private static JsonElement? OptionalObject(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object ? value.Clone() : null;
+        return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) && number >= 0
+            ? number
+            : throw new FormatException($"The notification payload's \"{name}\" is not a non-negative 64-bit integer.");
+    }
+
+    private static long? PositiveInt64(JsonElement value, string name)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) && number > 0
+            ? number
+            : throw new FormatException($"The notification payload's \"{name}\" is not a positive 64-bit integer.");
+    }
+
+    private static JsonElement? OptionalObject(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.Object
+            ? value.Clone()
+            : throw new FormatException($"The notification payload's \"{name}\" is not a JSON object.");
+    }
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "…";
 }

@@ -5,7 +5,7 @@ namespace PgNotify.Internal;
 
 /// <summary>
 /// PgNotify's own data sources, separate from the application's: one for the dedicated LISTEN connection (no pooling,
-/// no multiplexing, keepalive on) and a small pooled one for side queries (installer, large payloads, maintenance).
+/// no multiplexing, keepalive on) and a small pooled one for side queries (installer, large payloads, the change log reader, replays, maintenance).
 /// A backend termination clears only these pools, never the application's.
 /// </summary>
 internal sealed class PgNotifyConnections : IAsyncDisposable
@@ -40,7 +40,7 @@ internal sealed class PgNotifyConnections : IAsyncDisposable
             var builder = new NpgsqlConnectionStringBuilder(connectionString)
             {
                 Pooling = true,
-                MaxPoolSize = 4,
+                MaxPoolSize = options.Value.MaxConcurrentReplays + 3,
                 Multiplexing = false,
                 Enlist = false,
                 ApplicationName = "PgNotify",

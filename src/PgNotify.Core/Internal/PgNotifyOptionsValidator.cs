@@ -66,6 +66,8 @@ internal sealed class PgNotifyOptionsValidator : IValidateOptions<PgNotifyOption
 
         Positive(errors, options.ConsumerCapacity, nameof(options.ConsumerCapacity));
         Positive(errors, options.InboxCapacity, nameof(options.InboxCapacity));
+        Positive(errors, options.MaxConcurrentReplays, nameof(options.MaxConcurrentReplays));
+        Positive(errors, options.MaxChangeLogHoles, nameof(options.MaxChangeLogHoles));
         Positive(errors, options.ReconnectInitialDelay, nameof(options.ReconnectInitialDelay));
         Positive(errors, options.HealthCheckInterval, nameof(options.HealthCheckInterval));
         Positive(errors, options.LargePayloadRetention, nameof(options.LargePayloadRetention));

@@ -2,7 +2,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace PgNotify.WebSockets.Internal;
 
-/// <summary>Reports the listener's connection state and how full PostgreSQL's NOTIFY queue is.</summary>
+/// <summary>
+/// Reports the listener's connection state, its loops (Unhealthy while one that died has not recovered), setup problems
+/// (Degraded: changes are or will be lost until fixed) and how full PostgreSQL's NOTIFY queue is.
+/// </summary>
 internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, double queueUsageDegradedThreshold) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -27,14 +30,41 @@ internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, double queu
             data["last_error"] = error.Message;
         }
 
+        var failures = listener.Status.Failures;
+        var problems = listener.Status.Problems;
+        if (failures.Count > 0)
+        {
+            data["failed_loops"] = string.Join(", ", failures.Select(f => f.Loop));
+        }
+
+        if (problems.Count > 0)
+        {
+            data["problems"] = problems.ToArray();
+        }
+
         HealthCheckResult result;
-        if (listener.State != PgListenerState.Listening)
+        if (failures.Count > 0)
+        {
+            var failure = failures[0];
+            result = new HealthCheckResult(
+                context.Registration.FailureStatus,
+                $"PgNotify's {failure.Loop} loop failed ({failure.Error.GetType().Name}: {failure.Error.Message}) and is " +
+                (failure.RestartedAt is null ? "waiting to restart" : "restarting") + ": changes may not be delivered.",
+                failure.Error,
+                data);
+        }
+        else if (listener.State != PgListenerState.Listening)
         {
             result = new HealthCheckResult(
                 context.Registration.FailureStatus,
-                $"PgNotify's listener is {listener.State.ToString().ToLowerInvariant()}: changes are not being received.",
+                $"PgNotify's listener is {listener.State.ToString().ToLowerInvariant()}: changes are not being received." +
+                (problems.Count > 0 ? " " + string.Join(" ", problems) : ""),
                 listener.LastError,
                 data);
+        }
+        else if (problems.Count > 0)
+        {
+            result = HealthCheckResult.Degraded(string.Join(" ", problems), data: data);
         }
         else if (listener.NotifyQueueUsage is { } fill && fill >= queueUsageDegradedThreshold)
         {

@@ -1,0 +1,158 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+using PgNotify.Tests.Infrastructure;
+
+namespace PgNotify.Tests.Hardening;
+
+/// <summary>
+/// The app connects as a role that does not own PgNotify's objects (InstallTriggers=false; the owner ran sql/install.sql
+/// and enabled the tables). What it lacks must cost at most the changes that need it, be logged, and turn health
+/// Degraded with the GRANT that fixes it; and the documented GRANTs must be enough.
+/// </summary>
+public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<PostgresFixture>
+{
+    private async Task<string> CreateAppRoleAsync(params string[] grants)
+    {
+        var role = PostgresFixture.NewName("app");
+        await db.ExecuteAsync($"CREATE ROLE {role} LOGIN");
+        foreach (var grant in grants)
+        {
+            await db.ExecuteAsync(grant.Replace("@R", role, StringComparison.Ordinal));
+        }
+
+        return role;
+    }
+
+    private string ConnectionStringFor(string role) =>
+        new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role }.ConnectionString;
+
+    private async Task<string> CreateEnabledTableAsync(bool lossless = false)
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        return table;
+    }
+
+    [Fact]
+    public async Task OversizedRow_RoleCannotReadLargePayload_CostsThatChangeAsAGapAndDeliveryContinues()
+    {
+        var table = await CreateEnabledTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
+        var role = await CreateAppRoleAsync();
+        await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o => o.InstallTriggers = false);
+
+        var t = PostgresFixture.Quote(table);
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, $1)", new string('x', 9_000));
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, 'small')");
+
+        var first = await host.Changes.NextEventAsync();
+        first.Should().BeOfType<PgChangeGap>().Which.Reason.Should().Be(PgChangeGapReason.Unreadable);
+        var second = await host.Changes.NextEventAsync();
+        second.Should().BeOfType<PgChange>().Which.Data!.Value.GetProperty("id").GetInt32().Should().Be(2);
+
+        var health = await host.HealthAsync();
+        health.Status.Should().Be(HealthStatus.Degraded);
+        health.Description.Should().Contain($"GRANT SELECT ON pgnotify.large_payload TO \"{role}\"");
+        host.Logs.WithId(1022).Should().ContainSingle().Which.Message.Should().Contain("GRANT SELECT ON pgnotify.large_payload");
+    }
+
+    [Fact]
+    public async Task LiveMode_WithTheDocumentedGrants_IsHealthyAndOversizedRowsArriveWhole()
+    {
+        var table = await CreateEnabledTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
+        var role = await CreateAppRoleAsync(
+            "GRANT USAGE ON SCHEMA pgnotify TO @R",
+            "GRANT SELECT ON pgnotify.large_payload, pgnotify.enabled_table TO @R");
+        await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o => o.InstallTriggers = false);
+
+        (await host.HealthAsync()).Status.Should().Be(HealthStatus.Healthy);
+        var big = new string('x', 9_000);
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, $1)", big);
+        (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("body").GetString().Should().Be(big);
+        host.Logs.WithId(1025).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task LosslessMode_WithTheDocumentedGrants_IsHealthyAndDelivers()
+    {
+        var table = await CreateEnabledTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2, '{}', true)", table, channel);
+        var role = await CreateAppRoleAsync(
+            "GRANT USAGE ON SCHEMA pgnotify TO @R",
+            "GRANT SELECT ON pgnotify.large_payload, pgnotify.enabled_table, pgnotify.change_log, pgnotify.change_log_state TO @R");
+        await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o =>
+        {
+            o.InstallTriggers = false;
+            o.LosslessDelivery = true;
+        });
+
+        (await host.HealthAsync()).Status.Should().Be(HealthStatus.Healthy);
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a')");
+        (await host.Changes.NextChangeAsync()).Position.Should().BePositive();
+    }
+
+    [Fact]
+    public async Task Startup_LosslessWithoutRightsOnTheLog_WarnsWithTheGrantAndHealthSaysHowToFixIt()
+    {
+        var table = await CreateEnabledTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2, '{}', true)", table, channel);
+        var role = await CreateAppRoleAsync(
+            "GRANT USAGE ON SCHEMA pgnotify TO @R",
+            "GRANT SELECT ON pgnotify.large_payload, pgnotify.enabled_table TO @R");
+        await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o =>
+        {
+            o.InstallTriggers = false;
+            o.LosslessDelivery = true;
+        }, waitUntilListening: false);
+
+        // Lossless delivery cannot read anything without the log: the listener is not listening (Unhealthy), and says why.
+        var health = await host.WaitForHealthAsync(HealthStatus.Unhealthy, describedAs: "GRANT SELECT ON pgnotify.change_log_state");
+        health.Description.Should().Contain($"GRANT SELECT ON pgnotify.change_log TO \"{role}\"");
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Logs.WithId(1026).Count >= 2, because: "it keeps retrying");
+        host.Logs.WithId(1025).Should().HaveCount(2, "each problem is logged once, not on every retry");
+
+        // Granted: the next attempt listens, and health is Healthy.
+        await db.ExecuteAsync($"GRANT SELECT ON pgnotify.change_log, pgnotify.change_log_state TO {role}");
+        await host.WaitForHealthAsync(HealthStatus.Healthy, TimeSpan.FromSeconds(30));
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a')");
+        (await host.Changes.NextChangeAsync()).Position.Should().BePositive();
+    }
+
+    [Fact]
+    public async Task Startup_MistypedTable_WarnsNamingTheFixAndHealthIsDegraded_UntilFixedAndReconnected()
+    {
+        var table = await CreateEnabledTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
+        var mistyped = table.ToUpperInvariant();
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [mistyped], o => o.InstallTriggers = false);
+
+        var health = await host.HealthAsync();
+        health.Status.Should().Be(HealthStatus.Degraded);
+        health.Description.Should().Contain($"PgNotify:Tables lists '{mistyped}'").And.Contain("sql/enable_table.sql");
+        host.Logs.WithId(1025).Should().ContainSingle().Which.Level.Should().Be(Microsoft.Extensions.Logging.LogLevel.Warning);
+
+        // Fixed in the database: checked again on the next (re)connect.
+        await db.ExecuteAsync($"CREATE TABLE {PostgresFixture.Quote(mistyped)} (id int PRIMARY KEY)");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", mistyped, channel);
+        await db.TerminateListenersAsync();
+        await host.WaitForHealthAsync(HealthStatus.Healthy);
+    }
+
+    [Fact]
+    public async Task Startup_TableEnabledOnAnotherChannel_WarnsAndHealthIsDegraded()
+    {
+        var table = await CreateEnabledTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, 'elsewhere')", table);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [table], o => o.InstallTriggers = false);
+
+        var health = await host.HealthAsync();
+        health.Status.Should().Be(HealthStatus.Degraded);
+        health.Description.Should().Contain("is enabled on channel 'elsewhere'");
+    }
+}

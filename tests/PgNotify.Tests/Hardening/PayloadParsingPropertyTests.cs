@@ -1,0 +1,201 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CsCheck;
+using PgNotify.Internal;
+
+namespace PgNotify.Tests.Hardening;
+
+/// <summary>
+/// <see cref="PgChangePayload.Parse"/> reads text that any role can send with NOTIFY. Properties: for every string it
+/// returns a result or throws its documented <see cref="FormatException"/>, nothing else; and what the trigger writes
+/// comes back whole.
+/// </summary>
+public sealed class PayloadParsingPropertyTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Parse_AnyString_ReturnsOrThrowsFormatException() =>
+        Gen.String.Sample(ParseOrFormatException, iter: 20_000);
+
+    [Fact]
+    public void Parse_AnyStringOfJsonCharacters_ReturnsOrThrowsFormatException() =>
+        Gen.String["{}[]\":,.-+eE0123456789 vtrufalsnu\\d8c0xschemaopdata"].Sample(ParseOrFormatException, iter: 20_000);
+
+    [Fact]
+    public void Parse_MutatedTriggerPayload_ReturnsOrThrowsFormatException() =>
+        Gen.Int.Sample(seed =>
+        {
+            var random = new Random(seed);
+            var payload = Text(TriggerPayload(random));
+            ParseOrFormatException(Mutate(payload, random));
+        }, iter: 10_000);
+
+    [Fact]
+    public void Parse_TriggerPayloadWithAFieldOfAnyType_ReturnsOrThrowsFormatException() =>
+        Gen.Int.Sample(seed =>
+        {
+            var random = new Random(seed);
+            var payload = TriggerPayload(random);
+            string[] fields = ["v", "schema", "table", "op", "xid", "seq", "ts", "data", "old", "ref", "wake", "pos"];
+            for (var i = random.Next(1, 4); i > 0; i--)
+            {
+                payload[fields[random.Next(fields.Length)]] = RandomJson(random, 0);
+            }
+
+            ParseOrFormatException(Text(payload));
+        }, iter: 10_000);
+
+    [Fact]
+    public void Parse_WhatTheTriggerWrites_RoundTrips() =>
+        Gen.Int.Sample(seed =>
+        {
+            var random = new Random(seed);
+            var written = TriggerPayload(random);
+            var change = PgChangePayload.Parse(Text(written), Now).Change!;
+
+            change.Table.Should().Be(new PgTableName(Node(written["schema"])!.GetValue<string>(), Node(written["table"])!.GetValue<string>()));
+            change.Operation.ToString().ToUpperInvariant().Should().Be(Node(written["op"])!.GetValue<string>());
+            change.TransactionId.Should().Be(Node(written["xid"])!.GetValue<long>());
+            change.Sequence.Should().Be(Node(written["seq"])!.GetValue<long>());
+            Same(change.Data, Node(written["data"])).Should().BeTrue();
+            Same(change.Old, Node(written["old"])).Should().BeTrue();
+        }, iter: 5_000);
+
+    [Fact]
+    public void Parse_RowNestedDeeperThanJsonDefaults_ArrivesWhole()
+    {
+        foreach (var depth in new[] { 65, 1_001, 20_000, 100_000 })
+        {
+            var row = "{\"j\":" + new string('[', depth) + new string(']', depth) + "}";
+            var payload = "{\"v\":1,\"schema\":\"public\",\"table\":\"t\",\"op\":\"INSERT\",\"xid\":1,\"seq\":1,\"data\":" + row + ",\"old\":null}";
+            var change = PgChangePayload.Parse(payload, Now).Change!;
+            change.Data!.Value.GetRawText().Should().Be(row);
+        }
+    }
+
+    private static void ParseOrFormatException(string payload)
+    {
+        try
+        {
+            _ = PgChangePayload.Parse(payload, Now);
+        }
+        catch (FormatException)
+        {
+            // the documented refusal
+        }
+    }
+
+    private static readonly JsonDocumentOptions Deep = new() { MaxDepth = 100_000 };
+
+    private static JsonNode? Node(string raw) => JsonNode.Parse(raw, documentOptions: Deep);
+
+    private static bool Same(JsonElement? parsed, JsonNode? written) =>
+        written is null ? parsed is null : parsed is { } p && JsonNode.DeepEquals(Node(p.GetRawText()), written);
+
+    private static string Text(Dictionary<string, string> members) => "{" + string.Join(",", members.Select(m => "\"" + m.Key + "\":" + m.Value)) + "}";
+
+    private static string Str(string value) => "\"" + JsonEncodedText.Encode(value).Value + "\"";
+
+    /// <summary>A payload shaped as the trigger's json_build_object writes it: member name to raw JSON, in its order.</summary>
+    private static Dictionary<string, string> TriggerPayload(Random random)
+    {
+        string[] ops = ["INSERT", "UPDATE", "DELETE", "TRUNCATE"];
+        var op = ops[random.Next(ops.Length)];
+        return new Dictionary<string, string>
+        {
+            ["v"] = "1",
+            ["schema"] = Str(Identifier(random)),
+            ["table"] = Str(Identifier(random)),
+            ["op"] = Str(op),
+            ["xid"] = random.NextInt64(0, long.MaxValue).ToString(CultureInfo.InvariantCulture),
+            ["seq"] = random.NextInt64(1, long.MaxValue).ToString(CultureInfo.InvariantCulture),
+            ["ts"] = Str(Now.AddSeconds(random.Next()).ToString("yyyy-MM-dd'T'HH:mm:ss.ffffffzzz", CultureInfo.InvariantCulture)),
+            ["data"] = op is "INSERT" or "UPDATE" ? Row(random) : "null",
+            ["old"] = op is "UPDATE" or "DELETE" ? Row(random) : "null",
+        };
+    }
+
+    private static string Identifier(Random random)
+    {
+        // 1 to 63 bytes of valid Unicode, as PostgreSQL stores a name.
+        while (true)
+        {
+            var text = ValidString(random, random.Next(1, 40));
+            if (text.Length > 0 && Encoding.UTF8.GetByteCount(text) <= 63 && !text.Contains('\0', StringComparison.Ordinal))
+            {
+                return text;
+            }
+        }
+    }
+
+    private static string Row(Random random)
+    {
+        var members = Enumerable.Range(0, random.Next(0, 6))
+            .Select(i => Str(ValidString(random, random.Next(1, 10)) + i.ToString(CultureInfo.InvariantCulture)) + ":" + RandomJson(random, 0, validOnly: true));
+        return "{" + string.Join(",", members) + "}";
+    }
+
+    private static string ValidString(Random random, int length)
+    {
+        var sb = new StringBuilder();
+        for (var i = 0; i < length; i++)
+        {
+            var c = (char)random.Next(1, 0xD800);
+            sb.Append(random.Next(4) == 0 ? "😀" : c.ToString());
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>JSON of every shape: huge and fractional numbers, escapes, lone surrogates, deep nesting.</summary>
+    private static string RandomJson(Random random, int depth, bool validOnly = false)
+    {
+        switch (random.Next(depth > 3 ? 7 : 10))
+        {
+            case 0: return "null";
+            case 1: return random.Next(2) == 0 ? "true" : "false";
+            case 2:
+                string[] numbers = ["0", "-1", "1", "1.5", "1e400", "-1e400", "123456789012345678901234567890", "9223372036854775807", "9223372036854775808", "1E2", "-0"];
+                return numbers[random.Next(numbers.Length)];
+            case 3: return random.NextInt64().ToString(CultureInfo.InvariantCulture);
+            case 4:
+                string[] escapes = validOnly ? ["\\n", "\\\"", "\\u00e9", "\\ud83d\\ude00", "x"] : ["\\ud800", "\\udc00", "\\u0000", "\\n", "\\ud83d\\ude00", "x", "\\uD800\\u0041"];
+                return "\"" + escapes[random.Next(escapes.Length)] + JsonEncodedText.Encode(ValidString(random, random.Next(0, 8))) + "\"";
+            case 5:
+                var levels = random.Next(4) == 0 ? random.Next(60, 1_200) : random.Next(1, 5);
+                return new string('[', levels) + new string(']', levels);
+            case 6: return "\"" + JsonEncodedText.Encode(ValidString(random, random.Next(0, 20))) + "\"";
+            case 7:
+            case 8:
+                var items = Enumerable.Range(0, random.Next(0, 4)).Select(_ => RandomJson(random, depth + 1, validOnly));
+                return "[" + string.Join(",", items) + "]";
+            default:
+                var members = Enumerable.Range(0, random.Next(0, 4))
+                    .Select(i => "\"" + JsonEncodedText.Encode(ValidString(random, 3)) + i.ToString(CultureInfo.InvariantCulture) + "\":" + RandomJson(random, depth + 1, validOnly));
+                return "{" + string.Join(",", members) + "}";
+        }
+    }
+
+    private const string Syntax = "\"{}[],:\\-1eE\ud800";
+
+    private static string Mutate(string text, Random random)
+    {
+        var sb = new StringBuilder(text);
+        for (var i = random.Next(1, 4); i > 0 && sb.Length > 0; i--)
+        {
+            var at = random.Next(sb.Length);
+            switch (random.Next(4))
+            {
+                case 0: sb.Remove(at, Math.Min(random.Next(1, 10), sb.Length - at)); break;
+                case 1: sb.Insert(at, Syntax[random.Next(Syntax.Length)]); break;
+                case 2: sb[at] = (char)random.Next(0, 0x10000); break;
+                default: sb.Insert(at, RandomJson(random, 2)); break;
+            }
+        }
+
+        return sb.ToString();
+    }
+}
