@@ -10,7 +10,8 @@ public static class PgNotifyHealthChecksBuilderExtensions
     /// <summary>
     /// Adds a health check that reports the PgNotify listener's state: healthy while it listens;
     /// <paramref name="failureStatus"/> while it is not connected, or while one of its loops (connect, dispatcher,
-    /// maintenance) has died and not yet recovered (the description names the loop and the error); degraded while a
+    /// maintenance, and the WebSocket fan-out when it is registered) has died and not yet recovered (the description
+    /// names the loop and the error); degraded while a
     /// setup problem costs changes (a missing GRANT, a table in <c>PgNotify:Tables</c> that is not enabled; the
     /// description names the fix), or when PostgreSQL's NOTIFY queue is at least
     /// <paramref name="queueUsageDegradedThreshold"/> full. Its data holds the state, the reconnect count, the queue
@@ -33,7 +34,7 @@ public static class PgNotifyHealthChecksBuilderExtensions
         ArgumentOutOfRangeException.ThrowIfNegative(queueUsageDegradedThreshold);
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new PgNotifyHealthCheck(sp.GetRequiredService<PgNotifyListener>(), queueUsageDegradedThreshold),
+            sp => new PgNotifyHealthCheck(sp.GetRequiredService<PgNotifyListener>(), sp.GetService<PgChangeRouter>(), queueUsageDegradedThreshold),
             failureStatus ?? HealthStatus.Unhealthy,
             tags));
     }

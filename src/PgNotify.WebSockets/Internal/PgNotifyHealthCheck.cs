@@ -6,7 +6,11 @@ namespace PgNotify.WebSockets.Internal;
 /// Reports the listener's connection state, its loops (Unhealthy while one that died has not recovered), setup problems
 /// (Degraded: changes are or will be lost until fixed) and how full PostgreSQL's NOTIFY queue is.
 /// </summary>
-internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, double queueUsageDegradedThreshold) : IHealthCheck
+/// <remarks>
+/// With the WebSocket endpoint registered, the fan-out loop counts too: while it restarts after an unexpected
+/// failure, no change reaches any socket, and the check reports the failure status.
+/// </remarks>
+internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, PgChangeRouter? router, double queueUsageDegradedThreshold) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -42,8 +46,25 @@ internal sealed class PgNotifyHealthCheck(PgNotifyListener listener, double queu
             data["problems"] = problems.ToArray();
         }
 
+        if (router is not null)
+        {
+            data["fanout_state"] = router.State.ToString();
+            data["fanout_restarts"] = router.RestartCount;
+            data["fanout_failed_changes"] = router.FailedChangeCount;
+        }
+
         HealthCheckResult result;
-        if (failures.Count > 0)
+        if (router is not null && router.State != PgRouterState.Running)
+        {
+            var fault = router.LastFault;
+            result = new HealthCheckResult(
+                context.Registration.FailureStatus,
+                $"PgNotify's WebSocket fan-out loop failed ({fault?.GetType().Name}: {fault?.Message}) and is restarting: " +
+                "no change reaches any socket until it runs again.",
+                fault,
+                data);
+        }
+        else if (failures.Count > 0)
         {
             var failure = failures[0];
             result = new HealthCheckResult(

@@ -84,7 +84,7 @@ public sealed class CoreHost : IAsyncDisposable
     /// <summary>Runs PgNotify's health check (the one <c>AddHealthChecks().AddPgNotify()</c> registers).</summary>
     public Task<HealthCheckResult> HealthAsync()
     {
-        var check = new PgNotifyHealthCheck(Listener, 0.5);
+        var check = new PgNotifyHealthCheck(Listener, router: null, 0.5);
         var context = new HealthCheckContext { Registration = new HealthCheckRegistration("pgnotify", check, HealthStatus.Unhealthy, null) };
         return check.CheckHealthAsync(context);
     }

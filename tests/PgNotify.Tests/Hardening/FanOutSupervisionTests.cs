@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using PgNotify.Tests.Infrastructure;
 using PgNotify.WebSockets.Internal;
@@ -137,5 +138,48 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
         }
 
         lifetime.ApplicationStopping.IsCancellationRequested.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task FanOutLoopThatKeepsDying_TurnsHealthUnhealthy_UntilItRunsAgain()
+    {
+        var table = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        await using var host = await WebHost.StartAsync(
+            db.ConnectionString, PostgresFixture.NewName("ch"), [table], configureBuilder: b => b.Services.AddHealthChecks().AddPgNotify());
+        var health = host.App.Services.GetRequiredService<HealthCheckService>();
+        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await socket.ReceiveTypeAsync("subscribed");
+        (await health.CheckHealthAsync()).Status.Should().Be(HealthStatus.Healthy);
+
+        var failing = 1;
+        router.BeforeBatch = () =>
+        {
+            if (Volatile.Read(ref failing) == 1)
+            {
+                throw new InvalidOperationException("the loop itself failed");
+            }
+        };
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'wakes the loop')");
+
+        // While it keeps failing it spends its time waiting to restart, with backoff: health must say so.
+        HealthReport? report = null;
+        await ChangeStreamExtensions.WaitUntilAsync(
+            () => (report = health.CheckHealthAsync().GetAwaiter().GetResult()).Status == HealthStatus.Unhealthy,
+            because: "a fan-out loop that died is reported");
+        report!.Entries["pgnotify"].Description.Should().Contain("fan-out").And.Contain("the loop itself failed");
+        report.Entries["pgnotify"].Data["fanout_restarts"].Should().BeOfType<int>().Which.Should().BeGreaterThan(0);
+
+        Volatile.Write(ref failing, 0);
+        await ChangeStreamExtensions.WaitUntilAsync(
+            () => health.CheckHealthAsync().GetAwaiter().GetResult().Status == HealthStatus.Healthy,
+            because: "health recovers once the loop runs again");
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, 'after the restart')");
+        var ids = new List<int>();
+        while (!ids.Contains(2))
+        {
+            ids.Add((await socket.ReceiveTypeAsync("change")).GetProperty("data").GetProperty("id").GetInt32());
+        }
     }
 }
