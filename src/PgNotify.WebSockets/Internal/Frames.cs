@@ -7,7 +7,11 @@ namespace PgNotify.WebSockets.Internal;
 /// <summary>Encodes the server's frames (docs/protocol.md). A change is encoded once and the bytes shared by every socket.</summary>
 internal static class Frames
 {
-    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
+    /// <summary>
+    /// No depth limit: a row arrives at whatever depth PostgreSQL accepted (tens of thousands of levels with a large
+    /// <c>max_stack_depth</c>), and <see cref="Utf8JsonWriter"/>'s default of 1000 would refuse to re-encode it.
+    /// </summary>
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true, MaxDepth = int.MaxValue };
 
     public static byte[] Welcome(bool lossless) => Write(w =>
     {

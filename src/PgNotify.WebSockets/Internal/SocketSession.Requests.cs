@@ -168,7 +168,7 @@ internal sealed partial class SocketSession
 
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
         var byTable = subscriptions.ToDictionary(s => s.Table);
-        await foreach (var change in _router.ChangeLog.ReadAsync(after, through, cancellationToken).ConfigureAwait(false))
+        await foreach (var change in _router.ChangeLog.ReadAsync(after, through, byTable.Keys, cancellationToken).ConfigureAwait(false))
         {
             if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change))
             {

@@ -11,6 +11,9 @@ public sealed class TestSocket : IAsyncDisposable
 
     private TestSocket(ClientWebSocket socket) => Socket = socket;
 
+    /// <summary>Like a browser's JSON.parse, frames are read at any depth (rows may nest far past 64 levels).</summary>
+    private static readonly JsonDocumentOptions AnyDepth = new() { MaxDepth = int.MaxValue };
+
     public ClientWebSocket Socket { get; }
 
     public WebSocketCloseStatus? CloseStatus { get; private set; }
@@ -61,7 +64,7 @@ public sealed class TestSocket : IAsyncDisposable
                 length += result.Count;
                 if (result.EndOfMessage)
                 {
-                    return JsonDocument.Parse(_buffer.AsMemory(0, length)).RootElement.Clone();
+                    return JsonDocument.Parse(_buffer.AsMemory(0, length), AnyDepth).RootElement.Clone();
                 }
             }
         }
