@@ -420,11 +420,12 @@ BEGIN
 END
 $fn$;
 
--- The tables being watched, by their current names.
+-- The tables being watched, by their current names. SECURITY DEFINER (it only reads PgNotify's table and the catalogs),
+-- so an app role that does not own PgNotify needs only EXECUTE on it to check its configuration.
 DROP FUNCTION IF EXISTS pgnotify.enabled_tables();
 CREATE OR REPLACE FUNCTION pgnotify.enabled_tables()
 RETURNS TABLE (schema_name text, table_name text, channel text, excluded_columns text[], lossless boolean)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
     SELECT n.nspname::text, c.relname::text, e.channel,
            pgnotify.effective_excluded_columns(e.relid, e.excluded_columns, e.excluded_attnums), e.lossless
     FROM pgnotify.enabled_table e

@@ -43,6 +43,10 @@ public sealed partial class PgNotifyListener
         [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "PgNotify's maintenance (pruning pgnotify.large_payload and pgnotify.change_log) failed; it will try again.")]
         public static partial void MaintenanceFailed(ILogger logger, Exception exception);
 
+        [LoggerMessage(EventId = 1029, Level = LogLevel.Information,
+            Message = "PgNotify's app role may not prune pgnotify.large_payload / pgnotify.change_log ({Reason}). The trigger prunes them itself with the retention in pgnotify.settings, so they stay bounded; GRANT DELETE on them to prune from the app too.")]
+        public static partial void MaintenanceNotPermitted(ILogger logger, string reason);
+
         [LoggerMessage(EventId = 1011, Level = LogLevel.Debug, Message = "PgNotify pruned {Count} old row(s) from pgnotify.large_payload and pgnotify.change_log.")]
         public static partial void Pruned(ILogger logger, int count);
 

@@ -820,6 +820,8 @@ public sealed partial class PgNotifyListener : BackgroundService
 
     private const string SetupProblemPrefix = "setup:";
 
+    private bool _maintenanceForbiddenReported;
+
     private async Task MaintainAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(_options.MaintenanceInterval, _time);
@@ -844,9 +846,20 @@ public sealed partial class PgNotifyListener : BackgroundService
                     Log.LoopRecovered(_logger, MaintenanceLoop);
                 }
             }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege && !stoppingToken.IsCancellationRequested)
+            {
+                // An app role that may not delete (it does not own PgNotify's objects): the trigger prunes both tables
+                // with the retention of pgnotify.settings, so nothing grows without bound. Said once, not every tick;
+                // the next tick tries again, so a later GRANT takes effect by itself.
+                if (!_maintenanceForbiddenReported)
+                {
+                    _maintenanceForbiddenReported = true;
+                    Log.MaintenanceNotPermitted(_logger, ex.MessageText);
+                }
+            }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
-                // Whatever failed (a lost connection, missing rights), the next tick tries again.
+                // Whatever else failed (a lost connection), the next tick tries again.
                 _metrics.ItemFailed(MaintenanceLoop);
                 Log.MaintenanceFailed(_logger, ex);
             }

@@ -93,7 +93,7 @@ internal static class SetupCheck
             problems.Add(
                 $"PgNotify cannot list the enabled tables (pgnotify.enabled_tables(): {ex.MessageText}), so it cannot check " +
                 $"PgNotify:Tables: run the current sql/install.sql as the owner of the pgnotify schema, and let role {quotedRole} " +
-                "call it (GRANT USAGE ON SCHEMA pgnotify and SELECT ON pgnotify.enabled_table).");
+                $"call it: GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO {quotedRole};");
             return problems;
         }
 

@@ -103,7 +103,7 @@ public sealed class Bystander : IAsyncDisposable
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(frame, new JsonDocumentOptions { MaxDepth = 4_096 });
+            document = JsonDocument.Parse(frame, new JsonDocumentOptions { MaxDepth = int.MaxValue });
         }
         catch (JsonException ex)
         {

@@ -16,6 +16,9 @@ namespace PgNotify.Tests.Fuzz;
 /// </summary>
 public sealed class FrameFuzzer(Uri socketUri, string table, FuzzSettings settings, FuzzEvidence evidence)
 {
+    /// <summary>Frames are read as a browser's JSON.parse reads them: rows may nest far past 64 levels, and arrive whole.</summary>
+    private static readonly JsonDocumentOptions AnyDepth = new() { MaxDepth = int.MaxValue };
+
     private const int RawSockets = 5;
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(10);
     private long _sent;
@@ -210,7 +213,7 @@ public sealed class FrameFuzzer(Uri socketUri, string table, FuzzSettings settin
                 flow.Answered();
                 try
                 {
-                    using var answer = JsonDocument.Parse(buffer.AsMemory(0, length));
+                    using var answer = JsonDocument.Parse(buffer.AsMemory(0, length), AnyDepth);
                     if (answer.RootElement.ValueKind != JsonValueKind.Object || !answer.RootElement.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
                     {
                         evidence.Violation($"socket {index}: an answer without a type: {Preview(buffer, length)}");
@@ -366,7 +369,7 @@ public sealed class FrameFuzzer(Uri socketUri, string table, FuzzSettings settin
                     {
                         try
                         {
-                            using var _ = JsonDocument.Parse(payload);
+                            using var _ = JsonDocument.Parse(payload, AnyDepth);
                         }
                         catch (JsonException ex)
                         {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 using PgNotify.Tests.Infrastructure;
@@ -64,10 +65,12 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
         await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
         var role = await CreateAppRoleAsync(
             "GRANT USAGE ON SCHEMA pgnotify TO @R",
-            "GRANT SELECT ON pgnotify.large_payload, pgnotify.enabled_table TO @R");
+            "GRANT SELECT ON pgnotify.large_payload TO @R",
+            "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R");
         await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o => o.InstallTriggers = false);
 
-        (await host.HealthAsync()).Status.Should().Be(HealthStatus.Healthy);
+        var healthNow = await host.HealthAsync();
+        healthNow.Status.Should().Be(HealthStatus.Healthy, healthNow.Description);
         var big = new string('x', 9_000);
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, $1)", big);
         (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("body").GetString().Should().Be(big);
@@ -82,14 +85,16 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
         await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2, '{}', true)", table, channel);
         var role = await CreateAppRoleAsync(
             "GRANT USAGE ON SCHEMA pgnotify TO @R",
-            "GRANT SELECT ON pgnotify.large_payload, pgnotify.enabled_table, pgnotify.change_log, pgnotify.change_log_state TO @R");
+            "GRANT SELECT ON pgnotify.large_payload, pgnotify.change_log, pgnotify.change_log_state TO @R",
+            "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R");
         await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o =>
         {
             o.InstallTriggers = false;
             o.LosslessDelivery = true;
         });
 
-        (await host.HealthAsync()).Status.Should().Be(HealthStatus.Healthy);
+        var healthNow = await host.HealthAsync();
+        healthNow.Status.Should().Be(HealthStatus.Healthy, healthNow.Description);
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a')");
         (await host.Changes.NextChangeAsync()).Position.Should().BePositive();
     }
@@ -102,7 +107,8 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
         await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2, '{}', true)", table, channel);
         var role = await CreateAppRoleAsync(
             "GRANT USAGE ON SCHEMA pgnotify TO @R",
-            "GRANT SELECT ON pgnotify.large_payload, pgnotify.enabled_table TO @R");
+            "GRANT SELECT ON pgnotify.large_payload TO @R",
+            "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R");
         await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o =>
         {
             o.InstallTriggers = false;
@@ -154,5 +160,37 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
         var health = await host.HealthAsync();
         health.Status.Should().Be(HealthStatus.Degraded);
         health.Description.Should().Contain("is enabled on channel 'elsewhere'");
+    }
+
+    [Fact]
+    public async Task Maintenance_RoleWithoutDeleteRights_SaysSoOnceAndNeverWarns()
+    {
+        var table = await CreateEnabledTableAsync();
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
+        var role = await CreateAppRoleAsync(
+            "GRANT USAGE ON SCHEMA pgnotify TO @R",
+            "GRANT SELECT ON pgnotify.large_payload TO @R",
+            "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R");
+        await using var host = await CoreHost.StartAsync(
+            ConnectionStringFor(role), channel, [table], o => { o.InstallTriggers = false; o.MaintenanceInterval = TimeSpan.FromMilliseconds(50); });
+
+        // Several maintenance ticks: each is refused by PostgreSQL (42501), and that is said once, at Information.
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Logs.WithId(1029).Count > 0, because: "the first tick is refused");
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a')");
+        (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("id").GetInt32().Should().Be(1);
+        var ticks = 0;
+        host.Listener.LoopFaultHook = loop =>
+        {
+            if (loop == PgNotifyListener.MaintenanceLoop)
+            {
+                Interlocked.Increment(ref ticks);
+            }
+        };
+        await ChangeStreamExtensions.WaitUntilAsync(() => Volatile.Read(ref ticks) >= 6, because: "maintenance keeps ticking");
+        host.Logs.WithId(1029).Should().ContainSingle().Which.Level.Should().Be(LogLevel.Information);
+        host.Logs.WithId(1010).Should().BeEmpty();
+        var healthNow = await host.HealthAsync();
+        healthNow.Status.Should().Be(HealthStatus.Healthy, healthNow.Description);
     }
 }

@@ -32,10 +32,10 @@ public sealed class PayloadAndFrameProperties
 
     private sealed record TriggerChange(string Schema, string Table, PgChangeOperation Operation, long Xid, long Seq, DateTimeOffset Ts, string? Data, string? Old);
 
-    private static readonly Gen<TriggerChange> Change = Gen.Select(Identifier, Identifier, Gen.Enum<PgChangeOperation>(), Gen.Long, Gen.Long, Gen.DateTimeOffset, Row, Gen.Bool)
-        .Select((schema, table, op, xid, seq, ts, data, withOld) => new TriggerChange(schema, table, op, xid, seq, ts,
+    private static readonly Gen<TriggerChange> Change = Gen.Select(Identifier, Identifier, Gen.Enum<PgChangeOperation>(), Gen.Long[0, long.MaxValue], Gen.Long[0, long.MaxValue], Gen.DateTimeOffset, Row, Row)
+        .Select((schema, table, op, xid, seq, ts, data, old) => new TriggerChange(schema, table, op, xid, seq, ts,
             op is PgChangeOperation.Insert or PgChangeOperation.Update ? data : null,
-            op is PgChangeOperation.Update or PgChangeOperation.Delete || withOld ? data : null));
+            op is PgChangeOperation.Update or PgChangeOperation.Delete ? old : null));
 
     /// <summary>Payloads shaped like the trigger's, with any field forged: the listener's real attack surface.</summary>
     private static readonly Gen<string> ForgedPayload = Gen.Frequency(
