@@ -21,7 +21,13 @@ const MAX_TABLES_PER_REQUEST = 100;
 const OPERATIONS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
 
 /** Close codes that mean something went wrong, reported through onError (the client reconnects after all of them). */
-const CLOSE_ERRORS = { 1007: 'invalid_data', 1008: 'policy_violation', 1009: 'message_too_big', 1011: 'server_error' };
+const CLOSE_ERRORS = {
+  1007: 'invalid_data',
+  1008: 'policy_violation',
+  1009: 'message_too_big',
+  1011: 'server_error',
+  4001: 'authentication_expired', // the credentials ran out: the next attempt runs beforeConnect and the URL function again
+};
 
 /** The close code the client uses for a socket it gives up on (4000-4999 is for applications). */
 const CLOSE_ABANDONED = 4000;
@@ -530,8 +536,13 @@ export class PgNotifyClient {
       case 'resync':
         this.#emit('resync', this.#options.onResync, frame);
         break;
-      case 'subscribed':
       case 'unsubscribed':
+        if (frame.id == null && frame.reason != null) {
+          this.#onEnded(frame);
+          break;
+        }
+      // falls through: an answer to an unsubscribe request
+      case 'subscribed':
         this.#rateLimited = 0;
         this.#onAnswer(frame);
         break;
@@ -595,6 +606,23 @@ export class PgNotifyClient {
     this.#unavailable = 0;
     this.#settleSubscriptions();
     if (this.#dirty.size > 0) this.#queueFlush();
+  }
+
+  /**
+   * The server ended subscriptions on its own (`unsubscribed` with a `reason`, e.g. `forbidden` when re-authorization
+   * refused a table): the subscriptions on those tables fail with that reason as their error's code, and are not sent
+   * again, on this socket or the next.
+   */
+  #onEnded(frame) {
+    const tables = (Array.isArray(frame.tables) ? frame.tables : []).map(canonicalTableName);
+    for (const table of tables) this.#served.delete(table);
+    const reason = String(frame.reason);
+    const error = new PgNotifyError(reason,
+      `The server ended the subscription to ${tables.map((t) => `'${t}'`).join(', ')} (${reason}).`, { id: null, tables });
+    const subs = [...this.#subscriptions].filter((sub) => sub.tables.some((table) => tables.includes(table)));
+    if (subs.length > 0) this.#fail(subs, error);
+    else this.#report(error);
+    this.#settleSubscriptions();
   }
 
   #skipReplayForNew(table, head) {
