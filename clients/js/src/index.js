@@ -92,6 +92,7 @@ export class PgNotifyClient {
   #retryAt = new Map(); // table -> when to ask again after `unavailable`
   #unavailable = 0; // `unavailable` answers in a row
   #resumed = new Set(); // tables acknowledged with `since` on this socket
+  #early = new Map(); // table -> highest position received before the answer to a subscribe without `since`
   #awaitingResume = null; // subscriptions that were live before the drop, until all are live again
   #tokens = 0; // requests that may be sent right now
   #tokensAt = 0;
@@ -598,9 +599,13 @@ export class PgNotifyClient {
         continue;
       }
       this.#resumed.delete(table);
+      const early = this.#early.get(table) ?? -Infinity;
+      this.#early.delete(table);
       if (!this.#lossless) continue;
       const entry = this.#positions.get(table);
-      if (head !== null) this.#setPosition(table, Math.max(head, entry?.filterKey === request.shape.filterKey ? entry.position : -Infinity), request.shape.filterKey);
+      // Changes above the head may come before the answer (they are routed once the subscription is live): the
+      // table's position is the highest of the head and those.
+      if (head !== null) this.#setPosition(table, Math.max(head, early, entry?.filterKey === request.shape.filterKey ? entry.position : -Infinity), request.shape.filterKey);
       else if (before?.filterKey !== request.shape.filterKey) this.#forgetPosition(table); // a gap we cannot measure
     }
     this.#unavailable = 0;
@@ -691,7 +696,9 @@ export class PgNotifyClient {
       const entry = this.#positions.get(table);
       if (entry && position <= entry.position) return; // a repeat from a replay of this table
       const served = this.#served.get(table);
-      if (served) this.#setPosition(table, position, served.filterKey);
+      const asked = this.#lastSent.get(table);
+      if (asked?.type === 'subscribe' && asked.since === null) this.#early.set(table, Math.max(position, this.#early.get(table) ?? -Infinity));
+      else if (served) this.#setPosition(table, position, served.filterKey);
     }
 
     for (const sub of [...this.#subscriptions]) {
@@ -857,6 +864,7 @@ export class PgNotifyClient {
     this.#solo.clear();
     this.#retryAt.clear();
     this.#resumed.clear();
+    this.#early.clear();
     this.#awaitingResume = null;
     for (const sub of this.#subscriptions) {
       sub.skipThrough.clear();

@@ -105,3 +105,24 @@ test('close 4001 (authentication expired): reported, then a new attempt runs bef
   await settle();
   assert.equal(orders.subscription.state, 'live');
 });
+
+test('resume: a change that comes before the answer to a fresh subscribe (above its head position) moves the table\'s position', async (t) => {
+  const time = fakeTime(t);
+  const { client, server } = fakeClient(t);
+  const orders = collect(client, 'orders');
+  client.connect();
+  server.last.welcome(true);
+  await settle();
+  // The server routes changes above the head as soon as the subscription is live: 510 may come before `subscribed`.
+  server.last.change('orders', 510);
+  server.last.answerAll({ position: 500 });
+  await settle();
+  assert.equal(orders.subscription.state, 'live');
+  server.last.drop();
+  await time.tick(1_000);
+  server.last.welcome(true);
+  await settle();
+  assert.equal(server.last.requests('subscribe')[0].since, 510, 'not 500: 510 was delivered already');
+  server.last.answerAll({ position: 520 }).change('orders', 515);
+  assert.deepEqual(orders.changes.map((c) => c.position), [510, 515]);
+});
