@@ -46,13 +46,13 @@ CONFIG
 grep -q "PgNotify.WebSockets/$VERSION\|pgnotify.websockets/$VERSION" "$WORK/app/obj/project.assets.json" \
   || fail "the app did not restore PgNotify.WebSockets $VERSION from the feed"
 
-bash "$ROOT/scripts/pg.sh" start >/dev/null || fail "PostgreSQL did not start"
+CONNECTION="$(bash "$ROOT/scripts/pg.sh" start)" || fail "PostgreSQL did not start"   # honours PGNOTIFY_PG_PORT
 bash "$ROOT/scripts/pg.sh" psql -q -c "CREATE DATABASE $DB" >/dev/null || fail "could not create $DB"
 bash "$ROOT/scripts/pg.sh" psql -q -d "$DB" -c "CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL)" >/dev/null \
   || fail "could not create the items table"
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 50731)"
-ConnectionStrings__Postgres="Host=127.0.0.1;Port=54329;Username=postgres;Database=$DB" PgNotify__Tables__0=items \
+ConnectionStrings__Postgres="${CONNECTION/Database=postgres/Database=$DB}" PgNotify__Tables__0=items \
   dotnet "$WORK/app/bin/Release/net10.0/Consumer.dll" --urls "http://127.0.0.1:$PORT" >"$WORK/app.log" 2>&1 &
 APP_PID=$!
 for _ in $(seq 1 150); do

@@ -67,6 +67,7 @@ export type ResyncReason =
   | 'listener_reconnected'
   | 'listener_overflow'
   | 'position_expired'
+  | 'server_error'
   | 'reconnected';
 
 export interface Resync {
@@ -95,6 +96,7 @@ export type ClientErrorCode =
   | 'policy_violation' // closed with 1008 (flooding, or a slow consumer with the Close policy)
   | 'message_too_big' // closed with 1009
   | 'server_error' // closed with 1011
+  | 'authentication_expired' // closed with 4001: the client reconnects, running beforeConnect and the URL function again
   | 'invalid_frame' // the server sent something that is not JSON
   | 'conflicting_subscription' // the same table with another filter on the same client
   | 'unsubscribed' // `ready` of a subscription unsubscribed before its acknowledgment
@@ -242,7 +244,11 @@ export interface Subscription {
    * missed (lossless servers). False before any reconnect, and after a return that could not resume: reload then.
    */
   readonly recovered: boolean;
-  /** Why it failed, when its state is `failed`. */
+  /**
+   * Why it failed, when its state is `failed`: a refusal of its request, or the server ending it later (an
+   * `unsubscribed` frame with a `reason`, e.g. `forbidden` when re-authorization no longer allows the table; the code
+   * is that reason, and onError is called). A failed subscription is not sent again.
+   */
   readonly error: PgNotifyError | null;
   /** Stops delivery to this subscription (and unsubscribes on the server unless another one uses the table). */
   unsubscribe(): void;

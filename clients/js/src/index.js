@@ -21,7 +21,13 @@ const MAX_TABLES_PER_REQUEST = 100;
 const OPERATIONS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
 
 /** Close codes that mean something went wrong, reported through onError (the client reconnects after all of them). */
-const CLOSE_ERRORS = { 1007: 'invalid_data', 1008: 'policy_violation', 1009: 'message_too_big', 1011: 'server_error' };
+const CLOSE_ERRORS = {
+  1007: 'invalid_data',
+  1008: 'policy_violation',
+  1009: 'message_too_big',
+  1011: 'server_error',
+  4001: 'authentication_expired', // the credentials ran out: the next attempt runs beforeConnect and the URL function again
+};
 
 /** The close code the client uses for a socket it gives up on (4000-4999 is for applications). */
 const CLOSE_ABANDONED = 4000;
@@ -86,6 +92,7 @@ export class PgNotifyClient {
   #retryAt = new Map(); // table -> when to ask again after `unavailable`
   #unavailable = 0; // `unavailable` answers in a row
   #resumed = new Set(); // tables acknowledged with `since` on this socket
+  #early = new Map(); // table -> highest position received before the answer to a subscribe without `since`
   #awaitingResume = null; // subscriptions that were live before the drop, until all are live again
   #tokens = 0; // requests that may be sent right now
   #tokensAt = 0;
@@ -530,8 +537,13 @@ export class PgNotifyClient {
       case 'resync':
         this.#emit('resync', this.#options.onResync, frame);
         break;
-      case 'subscribed':
       case 'unsubscribed':
+        if (frame.id == null && frame.reason != null) {
+          this.#onEnded(frame);
+          break;
+        }
+      // falls through: an answer to an unsubscribe request
+      case 'subscribed':
         this.#rateLimited = 0;
         this.#onAnswer(frame);
         break;
@@ -587,14 +599,35 @@ export class PgNotifyClient {
         continue;
       }
       this.#resumed.delete(table);
+      const early = this.#early.get(table) ?? -Infinity;
+      this.#early.delete(table);
       if (!this.#lossless) continue;
       const entry = this.#positions.get(table);
-      if (head !== null) this.#setPosition(table, Math.max(head, entry?.filterKey === request.shape.filterKey ? entry.position : -Infinity), request.shape.filterKey);
+      // Changes above the head may come before the answer (they are routed once the subscription is live): the
+      // table's position is the highest of the head and those.
+      if (head !== null) this.#setPosition(table, Math.max(head, early, entry?.filterKey === request.shape.filterKey ? entry.position : -Infinity), request.shape.filterKey);
       else if (before?.filterKey !== request.shape.filterKey) this.#forgetPosition(table); // a gap we cannot measure
     }
     this.#unavailable = 0;
     this.#settleSubscriptions();
     if (this.#dirty.size > 0) this.#queueFlush();
+  }
+
+  /**
+   * The server ended subscriptions on its own (`unsubscribed` with a `reason`, e.g. `forbidden` when re-authorization
+   * refused a table): the subscriptions on those tables fail with that reason as their error's code, and are not sent
+   * again, on this socket or the next.
+   */
+  #onEnded(frame) {
+    const tables = (Array.isArray(frame.tables) ? frame.tables : []).map(canonicalTableName);
+    for (const table of tables) this.#served.delete(table);
+    const reason = String(frame.reason);
+    const error = new PgNotifyError(reason,
+      `The server ended the subscription to ${tables.map((t) => `'${t}'`).join(', ')} (${reason}).`, { id: null, tables });
+    const subs = [...this.#subscriptions].filter((sub) => sub.tables.some((table) => tables.includes(table)));
+    if (subs.length > 0) this.#fail(subs, error);
+    else this.#report(error);
+    this.#settleSubscriptions();
   }
 
   #skipReplayForNew(table, head) {
@@ -663,7 +696,9 @@ export class PgNotifyClient {
       const entry = this.#positions.get(table);
       if (entry && position <= entry.position) return; // a repeat from a replay of this table
       const served = this.#served.get(table);
-      if (served) this.#setPosition(table, position, served.filterKey);
+      const asked = this.#lastSent.get(table);
+      if (asked?.type === 'subscribe' && asked.since === null) this.#early.set(table, Math.max(position, this.#early.get(table) ?? -Infinity));
+      else if (served) this.#setPosition(table, position, served.filterKey);
     }
 
     for (const sub of [...this.#subscriptions]) {
@@ -829,6 +864,7 @@ export class PgNotifyClient {
     this.#solo.clear();
     this.#retryAt.clear();
     this.#resumed.clear();
+    this.#early.clear();
     this.#awaitingResume = null;
     for (const sub of this.#subscriptions) {
       sub.skipThrough.clear();

@@ -26,7 +26,7 @@ internal static class Frames
         id.WriteTo(w);
     });
 
-    public static byte[] TablesAck(string type, RequestId id, IEnumerable<PgTableName> tables, string? reason = null) => Write(w =>
+    public static byte[] TablesAck(string type, RequestId id, IEnumerable<PgTableName> tables, string? reason = null, long? position = null) => Write(w =>
     {
         w.WriteString("type"u8, type);
         id.WriteTo(w);
@@ -42,6 +42,10 @@ internal static class Frames
         }
 
         w.WriteEndArray();
+        if (position is { } head)
+        {
+            w.WriteNumber("position"u8, head);
+        }
     });
 
     public static byte[] Error(RequestId id, string code, string message) => Write(w =>

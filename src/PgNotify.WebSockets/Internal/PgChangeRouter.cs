@@ -33,7 +33,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(4096);
     private readonly List<SocketSession> _toStart = [];
     private readonly CancellationTokenRegistration _stoppingRegistration;
-    private long _lastPosition;
+    private long _routingPosition;
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
     private int _state;
@@ -73,8 +73,21 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public PgChangeLog ChangeLog { get; }
 
-    /// <summary>The position of the last change routed (lossless delivery): every lower position has been routed too.</summary>
-    public long LastPosition => Math.Max(Volatile.Read(ref _lastPosition), _listener.DeliveredPosition);
+    /// <summary>
+    /// The head position for a socket whose routes were just added with <see cref="Subscribe"/> (lossless delivery):
+    /// every change above it is routed with those routes, and every change at or below it was handed to the fan-out
+    /// before this call. Read it after <see cref="Subscribe"/>, never before.
+    /// </summary>
+    public long HeadPosition
+    {
+        get
+        {
+            // Pairs with the Interlocked.Exchange in RouteEvent (a full fence on both sides): either the fan-out took
+            // the routes after Subscribe changed them, or this read sees the position of the change it is routing.
+            Interlocked.MemoryBarrier();
+            return Math.Max(Volatile.Read(ref _routingPosition), _listener.DeliveredPosition);
+        }
+    }
 
     public int SessionCount => _sessions.Count;
 
@@ -240,11 +253,14 @@ internal sealed partial class PgChangeRouter : BackgroundService
     {
         if (item is PgChange change)
         {
-            RouteChange(change);
             if (change.Position is { } position)
             {
-                Volatile.Write(ref _lastPosition, position);
+                // Published before the routes are read (see HeadPosition): a socket subscribing meanwhile either is
+                // among the routes of this change, or reports a head position at or above it.
+                Interlocked.Exchange(ref _routingPosition, position);
             }
+
+            RouteChange(change);
         }
         else if (item is PgChangeGap gap)
         {

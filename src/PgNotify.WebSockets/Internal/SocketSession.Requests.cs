@@ -118,13 +118,14 @@ internal sealed partial class SocketSession
         _metrics.SubscriptionsChanged(added);
 
         // Acknowledge only once changes flow: the listener must be listening (it may be reconnecting right now), and
-        // a resume needs the log settled up to where it stood when the listener started (right after a restart).
+        // with lossless delivery the log must be settled up to where it stood when the listener started (right after a
+        // restart), so that the head position in the answer can be resumed from.
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.SubscribeTimeout);
             await _router.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
-            if (since is not null)
+            if (_router.Lossless)
             {
                 await _router.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
             }
@@ -137,10 +138,14 @@ internal sealed partial class SocketSession
             return;
         }
 
-        EnqueueControl(Frames.TablesAck("subscribed", id, tables), "subscribed");
+        // The head position (lossless delivery): every change above it reaches this socket (live, or through the
+        // replay buffer while resuming); those at or below it were handed to the fan-out before the acknowledgment.
+        // For a resume it is also where the replay from the log ends.
+        long? head = _router.Lossless ? _router.HeadPosition : null;
+        EnqueueControl(Frames.TablesAck("subscribed", id, tables, position: head), "subscribed");
         if (since is { } resumeAfter)
         {
-            await ReplayAsync(resumeAfter, subscriptions, cancellationToken).ConfigureAwait(false);
+            await ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -148,11 +153,10 @@ internal sealed partial class SocketSession
     /// Sends what the client missed after <paramref name="after"/> from the change log, then the live changes that
     /// arrived meanwhile, with no gap and no duplicate at the switchover.
     /// </summary>
-    private async Task ReplayAsync(long after, List<Subscription> subscriptions, CancellationToken cancellationToken)
+    private async Task ReplayAsync(long after, long through, List<Subscription> subscriptions, CancellationToken cancellationToken)
     {
-        // Everything at or below `through` has already been routed (so it is in the log, settled); everything above it
-        // is routed from now on into the replay buffer.
-        var through = _router.LastPosition;
+        // Everything at or below `through` has already been handed to the fan-out (so it is in the log, settled);
+        // everything above it is routed into the replay buffer.
         foreach (var subscription in subscriptions)
         {
             // The client has everything through `after`; while the replay runs, live changes wait in the buffer.

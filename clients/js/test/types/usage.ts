@@ -7,6 +7,7 @@ import {
   type Change,
   type ConnectionState,
   type Resync,
+  type ResyncReason,
   type SubscriptionState,
 } from '@pgnotify/client';
 import { PgNotifyProvider, usePgNotify, useTableChanges, useWebSocket } from '@pgnotify/client/react';
@@ -97,3 +98,9 @@ export function Shared() {
 }
 export const app = createElement(PgNotifyProvider, { url: '/ws/changes/', options: { minDelay: 100 } }, createElement(Shared));
 export const appWithClient = createElement(PgNotifyProvider, { client }, createElement(Shared));
+
+// Every reason the server or the client gives for a resync is named by ResyncReason.
+const reasons: ResyncReason[] = ['slow_consumer', 'listener_reconnected', 'listener_overflow', 'position_expired', 'server_error', 'reconnected'];
+// @ts-expect-error not a reason
+const notAReason: ResyncReason = 'lost';
+void reasons, notAReason;
