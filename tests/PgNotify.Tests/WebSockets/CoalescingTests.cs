@@ -16,7 +16,7 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
     public async Task FramesQueuedBehindASlowReader_GoOutSeveralPerWrite_WholeAndInOrder()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.SendQueueCapacity = 10_000);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => { ws.SendQueueCapacity = 10_000; ws.SendQueueMaxBytes = 64 << 20; });
         var factory = host.App.Services.GetRequiredService<IMeterFactory>();
         var totals = new ConcurrentDictionary<string, long>();
         using var listener = new MeterListener
