@@ -81,6 +81,7 @@ public static class PgNotifyServiceCollectionExtensions
             sp.GetRequiredService<ILogger<PgNotifyListener>>()));
         services.AddHostedService(sp => sp.GetRequiredService<PgNotifyListener>());
         services.AddHostedService<PgNotifyMaintenance>();
+        services.TryAddSingleton<IPgChangeLogFeed, PgChangeLogFeed>();
         return services;
     }
 
