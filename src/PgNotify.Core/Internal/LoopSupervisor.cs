@@ -70,10 +70,11 @@ internal sealed class LoopSupervisor
             }
             catch (Exception ex)
             {
-                Status.LoopFailed(name, ex);
-                _metrics.LoopRestarted(name);
+                // Logged and counted before health shows it: whoever sees Unhealthy finds the line (1023) already written.
                 var delay = Backoff.Next(attempt++);
                 PgNotifyLog.LoopFailed(_logger, name, delay.TotalMilliseconds, ex);
+                _metrics.LoopRestarted(name);
+                Status.LoopFailed(name, ex);
                 onFailed?.Invoke();
                 try
                 {
