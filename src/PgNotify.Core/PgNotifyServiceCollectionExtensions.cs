@@ -51,15 +51,37 @@ public static class PgNotifyServiceCollectionExtensions
         services.TryAddSingleton<PgChangeFeed>();
         services.TryAddSingleton<PgChangeLog>();
         services.TryAddSingleton<IPgChangeFeed>(sp => sp.GetRequiredService<PgChangeFeed>());
+        services.TryAddSingleton(sp => new PgNotifyInstaller(
+            sp.GetRequiredService<PgNotifyConnections>().Side, sp.GetRequiredService<ILogger<PgNotifyListener>>()));
+
+        // The pipeline, in the order the data flows (docs/architecture.md): connection -> inbox -> source -> feed.
+        services.TryAddSingleton<LoopSupervisor>();
+        services.TryAddSingleton<ListenerSetup>();
+        services.TryAddSingleton<NotificationInbox>();
+        services.TryAddSingleton<RejectedNotifications>();
+        services.TryAddSingleton<LargePayloadFetcher>();
+        services.TryAddSingleton<NotificationSource>();
+        services.TryAddSingleton<ChangeLogSource>();
+        // The source is chosen here, from the options: a further source (logical replication) slots in beside these.
+        services.TryAddSingleton<IChangeSource>(sp => sp.GetRequiredService<IOptions<PgNotifyOptions>>().Value.LosslessDelivery
+            ? sp.GetRequiredService<ChangeLogSource>()
+            : sp.GetRequiredService<NotificationSource>());
+        services.TryAddSingleton<ListenerConnection>();
+        services.TryAddSingleton<IPgNotifyStatus, ListenerStatus>();
         services.TryAddSingleton(sp => new PgNotifyListener(
             sp.GetRequiredService<IOptions<PgNotifyOptions>>(),
+            sp.GetRequiredService<ListenerConnection>(),
+            sp.GetRequiredService<ListenerSetup>(),
+            sp.GetRequiredService<NotificationInbox>(),
+            sp.GetRequiredService<IChangeSource>(),
+            sp.GetRequiredService<LoopSupervisor>(),
             sp.GetRequiredService<PgChangeFeed>(),
-            sp.GetRequiredService<PgNotifyConnections>(),
+            sp.GetRequiredService<IPgNotifyStatus>(),
             sp.GetRequiredService<PgNotifyMetrics>(),
-            sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PgNotifyListener>>()));
         services.AddHostedService(sp => sp.GetRequiredService<PgNotifyListener>());
-        services.TryAddSingleton(sp => new PgNotifyInstaller(sp.GetRequiredService<PgNotifyConnections>().Side));
+        services.AddHostedService<PgNotifyMaintenance>();
+        services.TryAddSingleton<IPgChangeLogFeed, PgChangeLogFeed>();
         return services;
     }
 

@@ -81,10 +81,10 @@ public sealed class CoreHost : IAsyncDisposable
         return new CoreHost(host, changes, logs);
     }
 
-    /// <summary>Runs PgNotify's health check (the one <c>AddHealthChecks().AddPgNotify()</c> registers).</summary>
+    /// <summary>Runs PgNotify.Core's health check (over IPgNotifyStatus; no WebSocket fan-out in a Core host).</summary>
     public Task<HealthCheckResult> HealthAsync()
     {
-        var check = new PgNotifyHealthCheck(Listener, router: null, 0.5);
+        var check = PgNotify.Internal.ListenerHealthCheck.Create(Host.Services, 0.5);
         var context = new HealthCheckContext { Registration = new HealthCheckRegistration("pgnotify", check, HealthStatus.Unhealthy, null) };
         return check.CheckHealthAsync(context);
     }

@@ -1,19 +1,14 @@
-using System.Runtime.CompilerServices;
 using CsCheck;
 using PgNotify.Internal;
 
 namespace PgNotify.Tests.Properties;
 
 /// <summary>
-/// The change-log reader's merge (<c>ChangeLogReader.Merge</c>), driven without a database: a model of concurrent
+/// The change-log reader's merge (<c>ChangeLogMerge</c>, the pure part of the reader), driven without a database: a model of concurrent
 /// writers takes log positions, commits or rolls back in any order, and the reader reads snapshots, with actions
 /// landing between a snapshot and its read of the lock holders. Whatever the interleaving, every committed position
 /// must come out exactly once and in order, and nothing else. <c>CsCheck_Seed=&lt;seed&gt;</c> replays a failure.
 /// </summary>
-/// <remarks>
-/// <c>Merge</c> and the fields it queries by are private; they are reached through <see cref="UnsafeAccessorAttribute"/>
-/// so that the test drives the real code. If their names or signatures change, adapt the three accessors below.
-/// </remarks>
 public sealed class ChangeLogMergeProperties
 {
     private enum Step
@@ -26,21 +21,12 @@ public sealed class ChangeLogMergeProperties
         ReadWithStepBetween,
     }
 
-    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "Merge")]
-    private static extern ChangeLogBatch Merge(ChangeLogReader reader, List<(long Position, string Payload)> rows, HashSet<string> holders, long prunedThrough, DateTimeOffset now);
-
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_holes")]
-    private static extern ref Dictionary<long, HashSet<string>> Holes(ChangeLogReader reader);
-
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_maxSeen")]
-    private static extern ref long MaxSeen(ChangeLogReader reader);
-
     [Fact]
     public void Merge_AnyInterleavingOfWritersAndReads_DeliversEveryCommittedPositionOnceInOrder() =>
         Gen.Select(Gen.Select(Gen.Enum<Step>(), Gen.Int[0, 1_000]).Array[1, 80], Gen.Int[1, 8], Gen.Bool)
             .Sample((steps, batchSize, commitTheRest) =>
             {
-                var model = new Model(new ChangeLogReader(batchSize: batchSize), batchSize);
+                var model = new Model(new ChangeLogMerge(batchSize, maxHoles: 100_000), batchSize);
                 for (var i = 0; i < steps.Length; i++)
                 {
                     var (step, pick) = steps[i];
@@ -65,7 +51,7 @@ public sealed class ChangeLogMergeProperties
                 model.Delivered.Should().Equal(model.Committed.Order(), "every committed position, once, in order, and nothing else");
             }, iter: 5_000);
 
-    private sealed class Model(ChangeLogReader reader, int batchSize)
+    private sealed class Model(ChangeLogMerge merge, int batchSize)
     {
         private readonly Dictionary<string, List<long>> _open = [];
         private readonly HashSet<long> _visible = [];
@@ -76,7 +62,7 @@ public sealed class ChangeLogMergeProperties
 
         public List<long> Committed { get; } = [];
 
-        public bool Done => reader.DeliveredThrough >= _nextPosition && _open.Count == 0;
+        public bool Done => merge.DeliveredThrough >= _nextPosition && _open.Count == 0;
 
         public void Apply(Step step, int pick)
         {
@@ -119,13 +105,13 @@ public sealed class ChangeLogMergeProperties
         /// <summary>One read as ChangeLogReader.ReadCoreAsync does it: snapshot rows, then the lock holders, then merge.</summary>
         public void Read(Action? between)
         {
-            var holes = Holes(reader);
-            var maxSeen = MaxSeen(reader);
+            var holes = merge.Holes;
+            var maxSeen = merge.MaxSeen;
             var rows = _visible.Where(p => holes.ContainsKey(p) || p > maxSeen).Order().Take(batchSize)
                 .Select(p => (p, $"{{\"v\":1,\"schema\":\"public\",\"table\":\"t\",\"op\":\"INSERT\",\"xid\":1,\"seq\":{p},\"data\":{{}}}}")).ToList();
             between?.Invoke();
             var holders = holes.Count > 0 || rows.Count > 0 ? new HashSet<string>(_open.Keys, StringComparer.Ordinal) : [];
-            var batch = Merge(reader, rows, holders, rows.Count > 0 ? 0 : -1, DateTimeOffset.UnixEpoch);
+            var batch = merge.Merge(rows, holders, rows.Count > 0 ? 0 : -1, DateTimeOffset.UnixEpoch);
             batch.Gap.Should().BeNull("nothing was pruned");
             Delivered.AddRange(batch.Changes.Select(c => c.Position!.Value));
         }
