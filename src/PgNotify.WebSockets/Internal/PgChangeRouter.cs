@@ -31,7 +31,8 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly int _changesPerWrite;
 
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(4096);
-    private readonly List<SocketSession> _toStart = [];
+    /// <summary>The sessions given changes in the current batch; they start writing once the batch is routed.</summary>
+    private readonly HashSet<SocketSession> _toStart = [];
     private readonly CancellationTokenRegistration _stoppingRegistration;
     private long _routingPosition;
     private readonly WebSocketMetrics _metrics;
@@ -215,7 +216,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
             foreach (var session in _toStart)
             {
-                session.PendingStart = false;
                 session.StartWriting();
             }
 
@@ -316,11 +316,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
                 ? frameWithoutOld ??= Frames.Change(change, _encodeBuffer, includeOld: false)
                 : frame ??= Frames.Change(change, _encodeBuffer);
             route.Session.EnqueueChange(bytes, change);
-            if (!route.Session.PendingStart)
-            {
-                route.Session.PendingStart = true;
-                _toStart.Add(route.Session);
-            }
+            _toStart.Add(route.Session);
         }
     }
 

@@ -4,7 +4,7 @@ namespace PgNotify.WebSockets.Internal;
 
 internal sealed partial class SocketSession
 {
-    private static partial class Log
+    internal static partial class Log
     {
         [LoggerMessage(EventId = 2101, Level = LogLevel.Debug, Message = "PgNotify socket {Socket} ended: {Reason}")]
         public static partial void SocketEnded(ILogger logger, string socket, string reason);

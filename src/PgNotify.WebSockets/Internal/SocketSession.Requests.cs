@@ -187,7 +187,7 @@ internal sealed partial class SocketSession
             }
 
             // Pace the replay to the client: never more than half the send queue at once.
-            while (Volatile.Read(ref _pendingChanges) > _options.SendQueueCapacity / 2 || Interlocked.Read(ref _pendingBytes) > _options.SendQueueMaxBytes / 2)
+            while (_outbox.PendingChanges > _options.SendQueueCapacity / 2 || _outbox.PendingBytes > _options.SendQueueMaxBytes / 2)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
             }

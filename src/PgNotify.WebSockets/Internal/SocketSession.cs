@@ -14,9 +14,8 @@ namespace PgNotify.WebSockets.Internal;
 /// </summary>
 internal sealed partial class SocketSession
 {
-    private const int MaxPendingControlFrames = 256;
     private const int InitialReceiveBuffer = 4096;
-    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CloseHandshakeTimeout = Outbox.CloseHandshakeTimeout;
 
     private readonly WebSocket _socket;
     private readonly PgChangeRouter _router;
@@ -24,25 +23,13 @@ internal sealed partial class SocketSession
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly FrameStream? _frames;
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
-    private readonly Lock _lagGate = new();
     private readonly CancellationTokenSource _aborted = new();
-    private int _pendingChanges;
-    private int _pendingControl;
-    private bool _resyncQueued;
-    private string _resyncReason = "";
-    private long? _resyncMissed;
-    private bool _lagging;
-    private bool _loggedLagging;
-    private long _missed;
-    private int _closeStatus;
-    private string? _closeDescription;
+    private readonly Outbox _outbox;
     private readonly TokenBucketRateLimiter _requestRate;
     private readonly DateTimeOffset? _authenticationExpires;
     private readonly SemaphoreSlim _requestGate = new(1, 1);
     private int _floodCount;
-    private long _pendingBytes;
     private long _replayBufferBytes;
     private readonly Lock _replayGate = new();
     private readonly List<(byte[] Frame, PgChange Change)> _replayBuffer = [];
@@ -61,7 +48,6 @@ internal sealed partial class SocketSession
         DateTimeOffset? authenticationExpires = null)
     {
         _socket = socket;
-        _frames = frames;
         HttpContext = httpContext;
         _router = router;
         _options = options;
@@ -69,6 +55,7 @@ internal sealed partial class SocketSession
         _time = time;
         _logger = logger;
         _authenticationExpires = authenticationExpires;
+        _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
 
         // Replenished on each request rather than by a timer, so that an idle socket costs no timer.
         _requestRate = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
@@ -91,7 +78,7 @@ internal sealed partial class SocketSession
     public async Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
-        _writerToken = linked.Token;
+        _outbox.WriterToken = linked.Token;
         using var authorizationStop = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
         var authorization = Task.CompletedTask;
         try
@@ -130,8 +117,8 @@ internal sealed partial class SocketSession
             _router.Unsubscribe(this, [.. _subscriptions.Keys]);
             _metrics.SubscriptionsChanged(-_subscriptions.Count);
             _subscriptions.Clear();
-            _completing = true;
-            var drained = WhenWrittenAsync();
+            _outbox.Complete();
+            var drained = _outbox.WhenWrittenAsync();
             await Task.WhenAny(drained, Task.Delay(CloseHandshakeTimeout, _time, CancellationToken.None)).ConfigureAwait(false);
             if (_socket.State == WebSocketState.CloseSent)
             {
@@ -216,85 +203,17 @@ internal sealed partial class SocketSession
         EnqueueLive(frame, change, startWriting: false);
     }
 
-    private void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true)
-    {
-        if (Volatile.Read(ref _closeStatus) != 0)
-        {
-            return;
-        }
-
-        if (Volatile.Read(ref _lagging))
-        {
-            lock (_lagGate)
-            {
-                if (_lagging)
-                {
-                    _missed++;
-                    _metrics.ChangeDropped();
-                    return;
-                }
-            }
-        }
-
-        var pendingBytes = Interlocked.Add(ref _pendingBytes, frame.Length);
-        var pending = Interlocked.Increment(ref _pendingChanges);
-        if (pending > _options.SendQueueCapacity || (pendingBytes > _options.SendQueueMaxBytes && pending > 1))
-        {
-            // Full in frames or in bytes (a frame larger than the bound still goes to a socket with nothing queued).
-            Interlocked.Decrement(ref _pendingChanges);
-            Interlocked.Add(ref _pendingBytes, -frame.Length);
-            _metrics.ChangeDropped();
-            if (_options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
-            {
-                Log.SlowConsumerClosed(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
-                _metrics.SlowConsumerClosed();
-                RequestClose(WebSocketCloseStatus.PolicyViolation, "slow consumer");
-                return;
-            }
-
-            lock (_lagGate)
-            {
-                if (!_lagging && !_loggedLagging)
-                {
-                    // Once per socket: a socket that keeps falling behind must not become a log storm.
-                    _loggedLagging = true;
-                    Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
-                }
-
-                _lagging = true;
-                _missed++;
-            }
-
-            return;
-        }
-
-        // A batch routed at once may be large in bytes: past half the byte bound, write now rather than after the batch.
-        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change), startWriting || pendingBytes > _options.SendQueueMaxBytes / 2);
-    }
+    private void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true) => _outbox.EnqueueChange(frame, change.Timestamp, startWriting);
 
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
     public void EnqueueResync(string reason, long? missed)
     {
-        if (_subscriptions.Count == 0 && Volatile.Read(ref _pendingChanges) == 0)
+        if (_subscriptions.Count == 0 && _outbox.PendingChanges == 0)
         {
             return;
         }
 
-        // One resync waiting to be sent is enough: later ones add their counts to it instead of asking the client to
-        // reload twice. The frame is built when it is sent.
-        lock (_lagGate)
-        {
-            _resyncReason = reason;
-            _resyncMissed = missed is { } count && _resyncMissed is { } sum ? sum + count : (_resyncQueued ? null : missed);
-            if (_resyncQueued)
-            {
-                return;
-            }
-
-            _resyncQueued = true;
-        }
-
-        EnqueueControl(null, "resync");
+        _outbox.EnqueueResync(reason, missed);
     }
 
     /// <summary>
@@ -339,36 +258,12 @@ internal sealed partial class SocketSession
     }
 
     /// <summary>Closes the socket with <paramref name="status"/> ahead of anything still queued.</summary>
-    public void RequestClose(WebSocketCloseStatus status, string description)
-    {
-        if (Interlocked.CompareExchange(ref _closeStatus, (int)status, 0) == 0)
-        {
-            _closeDescription = description;
-            Enqueue(new Outbound(null, null, OutboundKind.Close));
-        }
-    }
+    public void RequestClose(WebSocketCloseStatus status, string description) => _outbox.RequestClose(status, description);
 
-    private void EnqueueControl(byte[]? frame, string type = "control")
-    {
-        if (Interlocked.Increment(ref _pendingControl) > MaxPendingControlFrames)
-        {
-            RequestClose(WebSocketCloseStatus.PolicyViolation, "not reading responses");
-            return;
-        }
+    /// <summary>Writes what is queued (the fan-out calls it once per batch routed).</summary>
+    public void StartWriting() => _outbox.StartWriting();
 
-        Enqueue(new Outbound(frame, null, OutboundKind.Control, type));
-    }
-
-    private async Task CloseOutputAsync(CancellationToken cancellationToken)
-    {
-        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-        {
-            await _socket.CloseOutputAsync((WebSocketCloseStatus)_closeStatus, _closeDescription, cancellationToken).ConfigureAwait(false);
-        }
-
-        // The receive loop waits for the client's close, but not forever.
-        _aborted.CancelAfter(CloseHandshakeTimeout);
-    }
+    private void EnqueueControl(byte[]? frame, string type = "control") => _outbox.EnqueueControl(frame, type);
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
@@ -417,7 +312,7 @@ internal sealed partial class SocketSession
                     }
                 }
 
-                if (_closeStatus != 0)
+                if (_outbox.Closing)
                 {
                     continue; // closing: requests are no longer answered
                 }
@@ -499,13 +394,4 @@ internal sealed partial class SocketSession
         Log.RequestRefused(_logger, Id, code, message);
         EnqueueControl(Frames.Error(id, code, message), "error");
     }
-
-    private enum OutboundKind
-    {
-        Change,
-        Control,
-        Close,
-    }
-
-    private readonly record struct Outbound(byte[]? Frame, DateTimeOffset? Timestamp, OutboundKind Kind, string? Type = null);
 }
