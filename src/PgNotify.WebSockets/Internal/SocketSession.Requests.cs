@@ -108,10 +108,7 @@ internal sealed partial class SocketSession
 
         if (since is not null)
         {
-            lock (_replayGate)
-            {
-                _replaying = true;
-            }
+            _replay.Begin();
         }
 
         _router.Subscribe(this, subscriptions);
@@ -200,8 +197,7 @@ internal sealed partial class SocketSession
 
     private void EndReplay(long through, bool dropBuffered, IReadOnlyCollection<Subscription> resumed)
     {
-        bool overflow;
-        lock (_replayGate)
+        var overflow = _replay.End(held =>
         {
             // From now on the router may still bring changes the replay sent (it can lag behind the log reader):
             // the resumed tables skip everything through `through`. Other tables of the socket are not affected.
@@ -214,7 +210,7 @@ internal sealed partial class SocketSession
 
             if (!dropBuffered)
             {
-                foreach (var (frame, change) in _replayBuffer)
+                foreach (var (frame, change) in held)
                 {
                     if (!resumedTables.Contains(change.Table) || change.Position is not { } position || position > through)
                     {
@@ -222,13 +218,7 @@ internal sealed partial class SocketSession
                     }
                 }
             }
-
-            _replayBuffer.Clear();
-            _replayBufferBytes = 0;
-            overflow = _replayOverflow;
-            _replayOverflow = false;
-            _replaying = false;
-        }
+        });
 
         if (overflow)
         {

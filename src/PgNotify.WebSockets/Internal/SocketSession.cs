@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -26,15 +25,10 @@ internal sealed partial class SocketSession
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
     private readonly CancellationTokenSource _aborted = new();
     private readonly Outbox _outbox;
-    private readonly TokenBucketRateLimiter _requestRate;
+    private readonly RequestRateLimit _requestRate;
     private readonly DateTimeOffset? _authenticationExpires;
     private readonly SemaphoreSlim _requestGate = new(1, 1);
-    private int _floodCount;
-    private long _replayBufferBytes;
-    private readonly Lock _replayGate = new();
-    private readonly List<(byte[] Frame, PgChange Change)> _replayBuffer = [];
-    private bool _replaying;
-    private bool _replayOverflow;
+    private readonly ReplayBuffer _replay;
 
     public SocketSession(
         WebSocket socket,
@@ -55,17 +49,10 @@ internal sealed partial class SocketSession
         _time = time;
         _logger = logger;
         _authenticationExpires = authenticationExpires;
+        _replay = new ReplayBuffer(options.SendQueueCapacity * 10, options.SendQueueMaxBytes * 10L);
         _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
 
-        // Replenished on each request rather than by a timer, so that an idle socket costs no timer.
-        _requestRate = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = options.MaxMessagesPerSecond,
-            TokensPerPeriod = options.MaxMessagesPerSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            AutoReplenishment = false,
-            QueueLimit = 0,
-        });
+        _requestRate = new RequestRateLimit(options.MaxMessagesPerSecond);
     }
 
     public HttpContext HttpContext { get; }
@@ -178,29 +165,11 @@ internal sealed partial class SocketSession
     /// </summary>
     public void EnqueueChange(byte[] frame, PgChange change)
     {
-        if (Volatile.Read(ref _replaying))
+        // Live changes wait until the replay of what the client missed has been queued before them.
+        if (!_replay.TryHold(frame, change))
         {
-            lock (_replayGate)
-            {
-                if (_replaying)
-                {
-                    // Live changes wait until the replay of what the client missed has been queued before them.
-                    if (_replayBuffer.Count < _options.SendQueueCapacity * 10 && _replayBufferBytes + frame.Length <= _options.SendQueueMaxBytes * 10L)
-                    {
-                        _replayBuffer.Add((frame, change));
-                        _replayBufferBytes += frame.Length;
-                    }
-                    else
-                    {
-                        _replayOverflow = true;
-                    }
-
-                    return;
-                }
-            }
+            EnqueueLive(frame, change, startWriting: false);
         }
-
-        EnqueueLive(frame, change, startWriting: false);
     }
 
     private void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true) => _outbox.EnqueueChange(frame, change.Timestamp, startWriting);
@@ -363,24 +332,19 @@ internal sealed partial class SocketSession
 
     private bool TakeToken()
     {
-        _requestRate.TryReplenish();
-        using (var lease = _requestRate.AttemptAcquire())
+        var verdict = _requestRate.Take();
+        if (verdict == RequestRateVerdict.Allowed)
         {
-            if (lease.IsAcquired)
-            {
-                _floodCount = 0;
-                return true;
-            }
+            return true;
         }
 
         // Answer the first refusal in a burst; a client that keeps flooding at ten times the limit is closed.
-        var limit = _options.MaxMessagesPerSecond;
         _metrics.RequestRateLimited();
-        if (_floodCount++ == 0)
+        if (verdict == RequestRateVerdict.FirstRefusal)
         {
-            EnqueueError(RequestId.None, ErrorCodes.RateLimited, $"More than {limit} requests per second: this request was ignored.");
+            EnqueueError(RequestId.None, ErrorCodes.RateLimited, $"More than {_requestRate.PerSecond} requests per second: this request was ignored.");
         }
-        else if (_floodCount > limit * 10)
+        else if (verdict == RequestRateVerdict.Flooding)
         {
             Log.Flooding(_logger, Id);
             RequestClose(WebSocketCloseStatus.PolicyViolation, "too many requests");
