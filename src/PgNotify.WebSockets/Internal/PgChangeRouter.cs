@@ -366,18 +366,18 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "PgNotify is closing {Count} socket(s) with 1001: the server is shutting down.")]
+        [LoggerMessage(EventId = WebSocketEventIds.ClosingForShutdown, Level = LogLevel.Information, Message = "PgNotify is closing {Count} socket(s) with 1001: the server is shutting down.")]
         public static partial void ClosingForShutdown(ILogger logger, int count);
 
-        [LoggerMessage(EventId = 2110, Level = LogLevel.Error,
+        [LoggerMessage(EventId = WebSocketEventIds.RouteFailed, Level = LogLevel.Error,
             Message = "PgNotify's WebSocket fan-out failed to route a change of {Table}; its subscribers get a resync (server_error) and routing goes on.")]
         public static partial void RouteFailed(ILogger logger, string table, Exception exception);
 
-        [LoggerMessage(EventId = 2114, Level = LogLevel.Error,
+        [LoggerMessage(EventId = WebSocketEventIds.RouteToSocketFailed, Level = LogLevel.Error,
             Message = "PgNotify's WebSocket fan-out failed to route a change of {Table} to socket {Socket}; that socket gets a resync (server_error), the others are unaffected.")]
         public static partial void RouteToSocketFailed(ILogger logger, string table, string socket, Exception exception);
 
-        [LoggerMessage(EventId = 2111, Level = LogLevel.Critical,
+        [LoggerMessage(EventId = WebSocketEventIds.RouterFaulted, Level = LogLevel.Critical,
             Message = "PgNotify's WebSocket fan-out loop died (restart {Restarts}); every socket gets a resync (server_error) and the loop restarts in {Delay}. Health is Unhealthy until it runs again.")]
         public static partial void RouterFaulted(ILogger logger, int restarts, TimeSpan delay, Exception exception);
     }

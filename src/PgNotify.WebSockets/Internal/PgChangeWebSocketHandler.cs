@@ -239,15 +239,15 @@ internal sealed partial class PgChangeWebSocketHandler
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2201, Level = LogLevel.Warning,
+        [LoggerMessage(EventId = WebSocketEventIds.OriginRejected, Level = LogLevel.Warning,
             Message = "PgNotify refused a WebSocket from origin '{Origin}' (403). Add it to PgNotify:WebSockets:AllowedOrigins if it is yours.")]
         public static partial void OriginRejected(ILogger logger, string origin);
 
-        [LoggerMessage(EventId = 2202, Level = LogLevel.Warning,
+        [LoggerMessage(EventId = WebSocketEventIds.TooManyConnections, Level = LogLevel.Warning,
             Message = "PgNotify refused a WebSocket: {Limit} are open already (503). Raise PgNotify:WebSockets:MaxConnections or add instances.")]
         public static partial void TooManyConnections(ILogger logger, int limit);
 
-        [LoggerMessage(EventId = 2203, Level = LogLevel.Warning,
+        [LoggerMessage(EventId = WebSocketEventIds.TooManyConnectionsForClient, Level = LogLevel.Warning,
             Message = "PgNotify refused a WebSocket: {Client} has {Limit} open already (429). Raise PgNotify:WebSockets:MaxConnectionsPerClient if that is expected (many users behind one address without forwarded headers?).")]
         public static partial void TooManyConnectionsForClient(ILogger logger, string client, int limit);
     }

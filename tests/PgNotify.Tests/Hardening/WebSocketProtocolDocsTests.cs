@@ -43,6 +43,20 @@ public sealed class WebSocketProtocolDocsTests
         }
     }
 
+    [Fact]
+    public void WebSocketEventIds_HoldsEveryLogMessageIdAndNoOther()
+    {
+        var used = typeof(ErrorCodes).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+            .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>())
+            .Where(a => a is not null)
+            .Select(a => a!.EventId);
+        var declared = Constants<int>(typeof(WebSocketEventIds)).ToList();
+
+        declared.Should().OnlyHaveUniqueItems().And.BeEquivalentTo(used, "every [LoggerMessage] takes its id from WebSocketEventIds");
+        declared.Should().OnlyContain(id => id >= 2000 && id < 2500, "PgNotify.WebSockets logs with ids 2000-2499");
+    }
+
     private static IEnumerable<T> Constants<T>(Type type) =>
         type.GetFields(BindingFlags.Public | BindingFlags.Static)
             .Where(f => f.IsLiteral && f.FieldType == typeof(T))
