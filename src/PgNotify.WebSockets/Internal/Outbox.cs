@@ -152,7 +152,7 @@ internal sealed class Outbox
             _resyncQueued = true;
         }
 
-        EnqueueControl(null, "resync");
+        EnqueueControl(null, Protocol.FrameTypes.Resync);
     }
 
     /// <summary>Closes the socket with <paramref name="status"/> ahead of anything still queued.</summary>

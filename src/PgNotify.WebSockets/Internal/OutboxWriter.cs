@@ -85,7 +85,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
                     // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss.
                     var missed = outbox.TakeMissed();
                     _lastSlowConsumerResync = time.GetTimestamp();
-                    _batch.Add(new Outbound(Frames.Resync(ResyncReasons.SlowConsumer, missed), null, OutboundKind.Control, "resync"));
+                    _batch.Add(new Outbound(Frames.Resync(Protocol.ResyncReasons.SlowConsumer, missed), null, OutboundKind.Control, Protocol.FrameTypes.Resync));
                 }
 
                 if (_batch.Count > 0)
@@ -230,7 +230,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
         var now = time.GetUtcNow();
         foreach (var item in _batch)
         {
-            metrics.FrameSent(item.Kind == OutboundKind.Change ? "change" : item.Type!, item.Frame!.Length);
+            metrics.FrameSent(item.Kind == OutboundKind.Change ? Protocol.FrameTypes.Change : item.Type!, item.Frame!.Length);
             if (item.Timestamp is { } ts)
             {
                 metrics.SendLag(now - ts);

@@ -184,7 +184,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
                 _toStart.Clear();
                 foreach (var session in _sessions.Keys)
                 {
-                    session.EnqueueResync(ResyncReasons.ServerError, null);
+                    session.EnqueueResync(Protocol.ResyncReasons.ServerError, null);
                 }
             }
 
@@ -243,7 +243,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
             {
                 foreach (var route in set.Snapshot ?? set.Rebuild(_routesGate))
                 {
-                    route.Session.EnqueueResync(ResyncReasons.ServerError, 1);
+                    route.Session.EnqueueResync(Protocol.ResyncReasons.ServerError, 1);
                 }
             }
         }
@@ -266,9 +266,9 @@ internal sealed partial class PgChangeRouter : BackgroundService
         {
             var reason = gap.Reason switch
             {
-                PgChangeGapReason.ListenerReconnected => ResyncReasons.ListenerReconnected,
-                PgChangeGapReason.Unreadable when Lossless => ResyncReasons.PositionExpired,
-                _ => ResyncReasons.ListenerOverflow,
+                PgChangeGapReason.ListenerReconnected => Protocol.ResyncReasons.ListenerReconnected,
+                PgChangeGapReason.Unreadable when Lossless => Protocol.ResyncReasons.PositionExpired,
+                _ => Protocol.ResyncReasons.ListenerOverflow,
             };
             foreach (var session in _sessions.Keys)
             {
@@ -303,7 +303,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
                 Interlocked.Increment(ref _failedChanges);
                 _metrics.RouteFailed();
                 Log.RouteToSocketFailed(_logger, change.Table.ToString(), route.Session.Id, ex);
-                route.Session.EnqueueResync(ResyncReasons.ServerError, 1);
+                route.Session.EnqueueResync(Protocol.ResyncReasons.ServerError, 1);
                 continue;
             }
 

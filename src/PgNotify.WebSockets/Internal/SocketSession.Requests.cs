@@ -14,7 +14,7 @@ internal sealed partial class SocketSession
         switch (request.Type)
         {
             case ClientRequestType.Ping:
-                EnqueueControl(Frames.Pong(request.Id), "pong");
+                EnqueueControl(Frames.Pong(request.Id), Protocol.FrameTypes.Pong);
                 break;
             case ClientRequestType.Unsubscribe:
                 Unsubscribe(request.Id, request.Tables);
@@ -39,13 +39,13 @@ internal sealed partial class SocketSession
 
         if (!_router.Lossless)
         {
-            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
+            EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
             return false;
         }
 
         if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
         {
-            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
+            EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
             return false;
         }
 
@@ -60,7 +60,7 @@ internal sealed partial class SocketSession
         {
             if (!PgTableName.TryParse(name, out var table) || !_router.IsExposed(table))
             {
-                EnqueueError(id, ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
+                EnqueueError(id, Protocol.ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
                 return;
             }
 
@@ -73,7 +73,7 @@ internal sealed partial class SocketSession
         var added = tables.Count(t => !_subscriptions.ContainsKey(t));
         if (_subscriptions.Count + added > _options.MaxSubscriptionsPerSocket)
         {
-            EnqueueError(id, ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
+            EnqueueError(id, Protocol.ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
             return;
         }
 
@@ -94,7 +94,7 @@ internal sealed partial class SocketSession
 
                 if (!allowed)
                 {
-                    EnqueueError(id, ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
+                    EnqueueError(id, Protocol.ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
                     return;
                 }
             }
@@ -131,7 +131,7 @@ internal sealed partial class SocketSession
         {
             Unsubscribe(RequestId.None, tables, acknowledge: false);
             EndReplay(long.MaxValue, dropBuffered: true, subscriptions);
-            EnqueueError(id, ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
+            EnqueueError(id, Protocol.ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
             return;
         }
 
@@ -139,7 +139,7 @@ internal sealed partial class SocketSession
         // replay buffer while resuming); those at or below it were handed to the fan-out before the acknowledgment.
         // For a resume it is also where the replay from the log ends.
         long? head = _router.Lossless ? _router.HeadPosition : null;
-        EnqueueControl(Frames.TablesAck("subscribed", id, tables, position: head), "subscribed");
+        EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Subscribed, id, tables, position: head), Protocol.FrameTypes.Subscribed);
         if (since is { } resumeAfter)
         {
             await ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
@@ -163,7 +163,7 @@ internal sealed partial class SocketSession
         if (after < await _router.ChangeLog.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
         {
             EndReplay(through, dropBuffered: false, subscriptions);
-            EnqueueResync(ResyncReasons.PositionExpired, null);
+            EnqueueResync(Protocol.ResyncReasons.PositionExpired, null);
             return;
         }
 
@@ -222,7 +222,7 @@ internal sealed partial class SocketSession
 
         if (overflow)
         {
-            EnqueueResync(ResyncReasons.SlowConsumer, null);
+            EnqueueResync(Protocol.ResyncReasons.SlowConsumer, null);
         }
     }
 
@@ -247,7 +247,7 @@ internal sealed partial class SocketSession
         _metrics.SubscriptionsChanged(-removed.Count);
         if (acknowledge)
         {
-            EnqueueControl(Frames.TablesAck("unsubscribed", id, tables), "unsubscribed");
+            EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Unsubscribed, id, tables), Protocol.FrameTypes.Unsubscribed);
         }
     }
 }

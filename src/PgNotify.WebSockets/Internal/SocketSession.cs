@@ -13,7 +13,6 @@ namespace PgNotify.WebSockets.Internal;
 /// </summary>
 internal sealed partial class SocketSession
 {
-    private const int InitialReceiveBuffer = 4096;
     private static readonly TimeSpan CloseHandshakeTimeout = Outbox.CloseHandshakeTimeout;
 
     private readonly WebSocket _socket;
@@ -25,6 +24,7 @@ internal sealed partial class SocketSession
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
     private readonly CancellationTokenSource _aborted = new();
     private readonly Outbox _outbox;
+    private readonly MessageReceiver _receiver;
     private readonly RequestRateLimit _requestRate;
     private readonly DateTimeOffset? _authenticationExpires;
     private readonly SemaphoreSlim _requestGate = new(1, 1);
@@ -49,6 +49,7 @@ internal sealed partial class SocketSession
         _time = time;
         _logger = logger;
         _authenticationExpires = authenticationExpires;
+        _receiver = new MessageReceiver(socket, options.MaxMessageBytes, time);
         _replay = new ReplayBuffer(options.SendQueueCapacity * 10, options.SendQueueMaxBytes * 10L);
         _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
 
@@ -70,12 +71,12 @@ internal sealed partial class SocketSession
         var authorization = Task.CompletedTask;
         try
         {
-            EnqueueControl(Frames.Welcome(_router.Lossless), "welcome");
+            EnqueueControl(Frames.Welcome(_router.Lossless), Protocol.FrameTypes.Welcome);
             if (initialTables.Count > 0 || initialSince is not null)
             {
                 if (initialTables.Count == 0)
                 {
-                    EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
+                    EnqueueError(RequestId.None, Protocol.ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
                 }
                 else if (ParseSince(RequestId.None, initialSince, out var since))
                 {
@@ -111,7 +112,7 @@ internal sealed partial class SocketSession
             {
                 // Our close (or the runtime's, e.g. 1007 for invalid UTF-8) is on its way: let the client answer it
                 // rather than resetting the connection under it.
-                await AwaitClientCloseAsync().ConfigureAwait(false);
+                await _receiver.AwaitClientCloseAsync(CloseHandshakeTimeout).ConfigureAwait(false);
             }
 
             await _aborted.CancelAsync().ConfigureAwait(false);
@@ -124,37 +125,6 @@ internal sealed partial class SocketSession
             await drained.ConfigureAwait(false);
             _aborted.Dispose();
             _requestRate.Dispose();
-        }
-    }
-
-    private async Task AwaitClientCloseAsync()
-    {
-        using var timeout = new CancellationTokenSource(CloseHandshakeTimeout, _time);
-        var scratch = ArrayPool<byte>.Shared.Rent(1024);
-        try
-        {
-            while (_socket.State == WebSocketState.CloseSent)
-            {
-                if ((await _socket.ReceiveAsync(scratch.AsMemory(), timeout.Token).ConfigureAwait(false)).MessageType == WebSocketMessageType.Close)
-                {
-                    return;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The client did not answer in time: nothing more to do.
-        }
-        catch (Exception ex) when (ex is WebSocketException or IOException or ConnectionAbortedException)
-        {
-            // The runtime closed the socket itself after a receive error (e.g. 1007 for invalid UTF-8) and refuses
-            // further reads. Closing the connection at once would make the kernel answer the client's close reply
-            // with a reset, which can wipe our close frame from the client's receive buffer: linger briefly instead.
-            await Task.Delay(TimeSpan.FromMilliseconds(250), _time, CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 
@@ -232,75 +202,45 @@ internal sealed partial class SocketSession
     /// <summary>Writes what is queued (the fan-out calls it once per batch routed).</summary>
     public void StartWriting() => _outbox.StartWriting();
 
-    private void EnqueueControl(byte[]? frame, string type = "control") => _outbox.EnqueueControl(frame, type);
+    private void EnqueueControl(byte[]? frame, string type) => _outbox.EnqueueControl(frame, type);
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
         while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
         {
-            // Wait for data without holding a buffer: an idle socket costs no receive buffer.
-            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            if (peek.MessageType == WebSocketMessageType.Close)
+            var message = await _receiver.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+            if (message.Kind == ReceivedKind.Closed)
             {
-                OnClientClose();
+                // Answer the client's close (echoing its code) unless we started the close ourselves.
+                RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
                 return;
             }
 
-            var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
             try
             {
-                var type = peek.MessageType;
-                var length = 0;
-                var end = peek.EndOfMessage;
-                while (!end)
+                if (message.Kind == ReceivedKind.TooBig)
                 {
-                    if (length == buffer.Length)
-                    {
-                        var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
-                        buffer.AsSpan(0, length).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = larger;
-                    }
-
-                    var room = Math.Min(buffer.Length, _options.MaxMessageBytes + 1) - length;
-                    var result = await _socket.ReceiveAsync(buffer.AsMemory(length, room), cancellationToken).ConfigureAwait(false);
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        OnClientClose();
-                        return;
-                    }
-
-                    length += result.Count;
-                    end = result.EndOfMessage;
-                    if (length > _options.MaxMessageBytes)
-                    {
-                        Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
-                        RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
-                        await DrainUntilClosedAsync(buffer, cancellationToken).ConfigureAwait(false);
-                        return;
-                    }
+                    Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
+                    RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
+                    await _receiver.DrainUntilClosedAsync(message.Buffer!, cancellationToken).ConfigureAwait(false);
+                    return;
                 }
 
-                if (_outbox.Closing)
+                if (_outbox.Closing || !TakeToken())
                 {
                     continue; // closing: requests are no longer answered
                 }
 
-                if (!TakeToken())
+                if (message.Type == WebSocketMessageType.Binary)
                 {
-                    continue;
-                }
-
-                if (type == WebSocketMessageType.Binary)
-                {
-                    EnqueueError(RequestId.None, ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
+                    EnqueueError(RequestId.None, Protocol.ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
                     continue;
                 }
 
                 await _requestGate.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await HandleMessageAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                    await HandleMessageAsync(message.Buffer.AsMemory(0, message.Length), cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -309,23 +249,7 @@ internal sealed partial class SocketSession
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
-    }
-
-    /// <summary>Answers the client's close (echoing its code) unless we started the close ourselves.</summary>
-    private void OnClientClose() => RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
-
-    private async Task DrainUntilClosedAsync(byte[] scratch, CancellationToken cancellationToken)
-    {
-        // After our close frame the client may still be sending the rest of its message; discard it until its close.
-        while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
-        {
-            var result = await _socket.ReceiveAsync(scratch.AsMemory(), cancellationToken).ConfigureAwait(false);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return;
+                ArrayPool<byte>.Shared.Return(message.Buffer!);
             }
         }
     }
@@ -342,7 +266,7 @@ internal sealed partial class SocketSession
         _metrics.RequestRateLimited();
         if (verdict == RequestRateVerdict.FirstRefusal)
         {
-            EnqueueError(RequestId.None, ErrorCodes.RateLimited, $"More than {_requestRate.PerSecond} requests per second: this request was ignored.");
+            EnqueueError(RequestId.None, Protocol.ErrorCodes.RateLimited, $"More than {_requestRate.PerSecond} requests per second: this request was ignored.");
         }
         else if (verdict == RequestRateVerdict.Flooding)
         {
@@ -356,6 +280,6 @@ internal sealed partial class SocketSession
     private void EnqueueError(RequestId id, string code, string message)
     {
         Log.RequestRefused(_logger, Id, code, message);
-        EnqueueControl(Frames.Error(id, code, message), "error");
+        EnqueueControl(Frames.Error(id, code, message), Protocol.FrameTypes.Error);
     }
 }

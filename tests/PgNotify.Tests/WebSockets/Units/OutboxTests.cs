@@ -69,12 +69,12 @@ public sealed class OutboxTests : IDisposable
         var outbox = Create(capacity: 10);
         var held = _sink.Hold();
         outbox.EnqueueChange(Change(0), null);
-        outbox.EnqueueResync(ResyncReasons.ListenerOverflow, 2);
-        outbox.EnqueueResync(ResyncReasons.ListenerOverflow, 3);
+        outbox.EnqueueResync(Protocol.ResyncReasons.ListenerOverflow, 2);
+        outbox.EnqueueResync(Protocol.ResyncReasons.ListenerOverflow, 3);
         held.SetResult();
         await outbox.WhenWrittenAsync().WaitAsync(Timeout);
 
-        outbox.EnqueueResync(ResyncReasons.ListenerOverflow, 4);
+        outbox.EnqueueResync(Protocol.ResyncReasons.ListenerOverflow, 4);
         await outbox.WhenWrittenAsync().WaitAsync(Timeout);
 
         _sink.Frames.Should().Equal("c0", "resync listener_overflow 5", "resync listener_overflow 4");
@@ -86,8 +86,8 @@ public sealed class OutboxTests : IDisposable
         var outbox = Create(capacity: 10);
         var held = _sink.Hold();
         outbox.EnqueueChange(Change(0), null);
-        outbox.EnqueueResync(ResyncReasons.ListenerOverflow, 2);
-        outbox.EnqueueResync(ResyncReasons.ListenerReconnected, null);
+        outbox.EnqueueResync(Protocol.ResyncReasons.ListenerOverflow, 2);
+        outbox.EnqueueResync(Protocol.ResyncReasons.ListenerReconnected, null);
         held.SetResult();
         await outbox.WhenWrittenAsync().WaitAsync(Timeout);
 
