@@ -46,7 +46,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public PgChangeRouter(
         IPgChangeFeed feed,
-        PgChangeLog changeLog,
         PgNotifyListener listener,
         IOptions<PgNotifyOptions> notifyOptions,
         IOptions<PgChangeWebSocketOptions> options,
@@ -59,7 +58,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        ChangeLog = changeLog;
         Lossless = notifyOptions.Value.LosslessDelivery;
         var exposed = options.Value.ExposedTables.Count > 0 ? options.Value.ExposedTables : notifyOptions.Value.Tables;
         _exposed = [.. exposed.Select(PgTableName.Parse)];
@@ -71,8 +69,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
     }
 
     public bool Lossless { get; }
-
-    public PgChangeLog ChangeLog { get; }
 
     /// <summary>
     /// The head position for a socket whose routes were just added with <see cref="Subscribe"/> (lossless delivery):
@@ -94,9 +90,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public bool IsExposed(PgTableName table) => _exposed.Contains(table);
 
-    public Task WaitUntilListeningAsync(CancellationToken cancellationToken) => _listener.WaitUntilListeningAsync(cancellationToken);
-
-    public Task WaitUntilCaughtUpAsync(CancellationToken cancellationToken) => _listener.WaitUntilCaughtUpAsync(cancellationToken);
 
     public void Register(SocketSession session) => _sessions.TryAdd(session, 0);
 

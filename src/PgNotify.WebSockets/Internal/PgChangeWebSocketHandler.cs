@@ -14,6 +14,7 @@ namespace PgNotify.WebSockets.Internal;
 internal sealed partial class PgChangeWebSocketHandler
 {
     private readonly PgChangeRouter _router;
+    private readonly ChangeSource _source;
     private readonly PgChangeWebSocketOptions _options;
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
@@ -24,12 +25,14 @@ internal sealed partial class PgChangeWebSocketHandler
 
     public PgChangeWebSocketHandler(
         PgChangeRouter router,
+        ChangeSource source,
         IOptions<PgChangeWebSocketOptions> options,
         WebSocketMetrics metrics,
         TimeProvider time,
         ILoggerFactory loggerFactory)
     {
         _router = router;
+        _source = source;
         _options = options.Value;
         _metrics = metrics;
         _time = time;
@@ -83,7 +86,7 @@ internal sealed partial class PgChangeWebSocketHandler
             using var _ = socket;
             // The handshake's authentication expiry (cookie or bearer token), if the app authenticated the request.
             var expires = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
-            var session = new SocketSession(socket, frames, context, _router, _options, _metrics, _time, _sessionLogger, expires);
+            var session = new SocketSession(socket, frames, context, _router, _source, _options, _metrics, _time, _sessionLogger, expires);
             _router.Register(session);
             _metrics.SocketOpened();
             try

@@ -37,7 +37,7 @@ internal sealed partial class SocketSession
             return true;
         }
 
-        if (!_router.Lossless)
+        if (!_source.Lossless)
         {
             EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
             return false;
@@ -121,10 +121,10 @@ internal sealed partial class SocketSession
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.SubscribeTimeout);
-            await _router.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
-            if (_router.Lossless)
+            await _source.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
+            if (_source.Lossless)
             {
-                await _router.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
+                await _source.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -138,7 +138,7 @@ internal sealed partial class SocketSession
         // The head position (lossless delivery): every change above it reaches this socket (live, or through the
         // replay buffer while resuming); those at or below it were handed to the fan-out before the acknowledgment.
         // For a resume it is also where the replay from the log ends.
-        long? head = _router.Lossless ? _router.HeadPosition : null;
+        long? head = _source.Lossless ? _router.HeadPosition : null;
         EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Subscribed, id, tables, position: head), Protocol.FrameTypes.Subscribed);
         if (since is { } resumeAfter)
         {
@@ -160,7 +160,7 @@ internal sealed partial class SocketSession
             subscription.ResumedThrough = after;
         }
 
-        if (after < await _router.ChangeLog.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
+        if (after < await _source.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
         {
             EndReplay(through, dropBuffered: false, subscriptions);
             EnqueueResync(Protocol.ResyncReasons.PositionExpired, null);
@@ -169,7 +169,7 @@ internal sealed partial class SocketSession
 
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
         var byTable = subscriptions.ToDictionary(s => s.Table);
-        await foreach (var change in _router.ChangeLog.ReadAsync(after, through, byTable.Keys, cancellationToken).ConfigureAwait(false))
+        await foreach (var change in _source.ReadAsync(after, through, byTable.Keys, cancellationToken).ConfigureAwait(false))
         {
             if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change))
             {

@@ -17,6 +17,7 @@ internal sealed partial class SocketSession
 
     private readonly WebSocket _socket;
     private readonly PgChangeRouter _router;
+    private readonly ChangeSource _source;
     private readonly PgChangeWebSocketOptions _options;
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
@@ -35,6 +36,7 @@ internal sealed partial class SocketSession
         FrameStream? frames,
         HttpContext httpContext,
         PgChangeRouter router,
+        ChangeSource source,
         PgChangeWebSocketOptions options,
         WebSocketMetrics metrics,
         TimeProvider time,
@@ -44,6 +46,7 @@ internal sealed partial class SocketSession
         _socket = socket;
         HttpContext = httpContext;
         _router = router;
+        _source = source;
         _options = options;
         _metrics = metrics;
         _time = time;
@@ -71,7 +74,7 @@ internal sealed partial class SocketSession
         var authorization = Task.CompletedTask;
         try
         {
-            EnqueueControl(Frames.Welcome(_router.Lossless), Protocol.FrameTypes.Welcome);
+            EnqueueControl(Frames.Welcome(_source.Lossless), Protocol.FrameTypes.Welcome);
             if (initialTables.Count > 0 || initialSince is not null)
             {
                 if (initialTables.Count == 0)
