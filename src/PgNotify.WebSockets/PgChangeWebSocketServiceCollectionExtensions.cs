@@ -44,6 +44,7 @@ public static class PgChangeWebSocketServiceCollectionExtensions
         services.AddOptions<PgChangeWebSocketOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PgChangeWebSocketOptions>, PgChangeWebSocketOptionsValidator>());
         services.TryAddSingleton<WebSocketMetrics>();
+        services.TryAddSingleton<ChangeSource>();
         services.TryAddSingleton<PgChangeRouter>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<PgChangeRouter>());
         services.TryAddSingleton<PgChangeWebSocketHandler>();

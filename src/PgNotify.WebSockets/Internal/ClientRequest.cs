@@ -47,7 +47,7 @@ internal sealed record ClientRequest(
         }
         catch (JsonException ex)
         {
-            error = new ClientRequestError(RequestId.None, ErrorCodes.InvalidJson, "The message is not valid JSON: " + ex.Message);
+            error = new ClientRequestError(RequestId.None, Protocol.ErrorCodes.InvalidJson, "The message is not valid JSON: " + ex.Message);
             return null;
         }
 
@@ -60,7 +60,7 @@ internal sealed record ClientRequest(
             catch (InvalidOperationException ex)
             {
                 // System.Text.Json refuses some valid JSON only when a name or value is read (an escaped lone surrogate).
-                error = new ClientRequestError(RequestId.None, ErrorCodes.InvalidMessage, "The message has a value that cannot be read: " + ex.Message);
+                error = new ClientRequestError(RequestId.None, Protocol.ErrorCodes.InvalidMessage, "The message has a value that cannot be read: " + ex.Message);
                 return null;
             }
         }
@@ -71,19 +71,19 @@ internal sealed record ClientRequest(
         error = null;
         if (root.ValueKind != JsonValueKind.Object)
         {
-            error = new ClientRequestError(RequestId.None, ErrorCodes.InvalidMessage, "A message must be a JSON object with a \"type\".");
+            error = new ClientRequestError(RequestId.None, Protocol.ErrorCodes.InvalidMessage, "A message must be a JSON object with a \"type\".");
             return null;
         }
 
         if (!RequestId.TryRead(root, out var id))
         {
-            error = new ClientRequestError(RequestId.None, ErrorCodes.InvalidMessage, $"\"id\" must be a string of at most {RequestId.MaxLength} characters or an integer.");
+            error = new ClientRequestError(RequestId.None, Protocol.ErrorCodes.InvalidMessage, $"\"id\" must be a string of at most {RequestId.MaxLength} characters or an integer.");
             return null;
         }
 
         if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
         {
-            error = new ClientRequestError(id, ErrorCodes.InvalidMessage, "A message must have a string \"type\": subscribe, unsubscribe or ping.");
+            error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, "A message must have a string \"type\": subscribe, unsubscribe or ping.");
             return null;
         }
 
@@ -95,7 +95,7 @@ internal sealed record ClientRequest(
         var subscribe = type.ValueEquals("subscribe"u8);
         if (!subscribe && !type.ValueEquals("unsubscribe"u8))
         {
-            error = new ClientRequestError(id, ErrorCodes.UnknownType, "Unknown message type: use subscribe, unsubscribe or ping.");
+            error = new ClientRequestError(id, Protocol.ErrorCodes.UnknownType, "Unknown message type: use subscribe, unsubscribe or ping.");
             return null;
         }
 
@@ -130,7 +130,7 @@ internal sealed record ClientRequest(
             filter = RowFilter.Compile(filterElement, out var filterError);
             if (filterError is not null)
             {
-                error = new ClientRequestError(id, ErrorCodes.InvalidMessage, filterError);
+                error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, filterError);
                 return null;
             }
         }
@@ -143,13 +143,13 @@ internal sealed record ClientRequest(
         error = null;
         if (!root.TryGetProperty("tables", out var tables) || tables.ValueKind != JsonValueKind.Array || tables.GetArrayLength() == 0)
         {
-            error = new ClientRequestError(id, ErrorCodes.InvalidMessage, "\"tables\" must be a non-empty array of table names.");
+            error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, "\"tables\" must be a non-empty array of table names.");
             return null;
         }
 
         if (tables.GetArrayLength() > MaxTablesPerRequest)
         {
-            error = new ClientRequestError(id, ErrorCodes.InvalidMessage, $"\"tables\" may name at most {MaxTablesPerRequest} tables.");
+            error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, $"\"tables\" may name at most {MaxTablesPerRequest} tables.");
             return null;
         }
 
@@ -158,7 +158,7 @@ internal sealed record ClientRequest(
         {
             if (table.ValueKind != JsonValueKind.String || RowFilter.TryReadString(table) is not { Length: > 0 and <= MaxTableNameLength } name)
             {
-                error = new ClientRequestError(id, ErrorCodes.InvalidMessage, $"\"tables\" must hold table names (strings of 1 to {MaxTableNameLength} characters).");
+                error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, $"\"tables\" must hold table names (strings of 1 to {MaxTableNameLength} characters).");
                 return null;
             }
 
@@ -178,7 +178,7 @@ internal sealed record ClientRequest(
 
         if (ops.ValueKind != JsonValueKind.Array || ops.GetArrayLength() == 0)
         {
-            error = new ClientRequestError(id, ErrorCodes.InvalidMessage, "\"operations\" must be a non-empty array of INSERT, UPDATE, DELETE, TRUNCATE.");
+            error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, "\"operations\" must be a non-empty array of INSERT, UPDATE, DELETE, TRUNCATE.");
             return null;
         }
 
@@ -193,7 +193,7 @@ internal sealed record ClientRequest(
                 : null;
             if (parsed is not { } operation)
             {
-                error = new ClientRequestError(id, ErrorCodes.InvalidMessage, "\"operations\" may only hold INSERT, UPDATE, DELETE, TRUNCATE.");
+                error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, "\"operations\" may only hold INSERT, UPDATE, DELETE, TRUNCATE.");
                 return null;
             }
 

@@ -7,6 +7,12 @@ namespace PgNotify.WebSockets.Internal;
 /// <summary>Encodes the server's frames (docs/protocol.md). A change is encoded once and the bytes shared by every socket.</summary>
 internal static class Frames
 {
+    private static readonly JsonEncodedText WelcomeType = JsonEncodedText.Encode(Protocol.FrameTypes.Welcome);
+    private static readonly JsonEncodedText PongType = JsonEncodedText.Encode(Protocol.FrameTypes.Pong);
+    private static readonly JsonEncodedText ErrorType = JsonEncodedText.Encode(Protocol.FrameTypes.Error);
+    private static readonly JsonEncodedText ResyncType = JsonEncodedText.Encode(Protocol.FrameTypes.Resync);
+    private static readonly JsonEncodedText ChangeType = JsonEncodedText.Encode(Protocol.FrameTypes.Change);
+
     /// <summary>
     /// No depth limit: a row arrives at whatever depth PostgreSQL accepted (tens of thousands of levels with a large
     /// <c>max_stack_depth</c>), and <see cref="Utf8JsonWriter"/>'s default of 1000 would refuse to re-encode it.
@@ -15,14 +21,14 @@ internal static class Frames
 
     public static byte[] Welcome(bool lossless) => Write(w =>
     {
-        w.WriteString("type"u8, "welcome"u8);
+        w.WriteString("type"u8, WelcomeType);
         w.WriteNumber("protocol"u8, 1);
         w.WriteBoolean("lossless"u8, lossless);
     });
 
     public static byte[] Pong(RequestId id) => Write(w =>
     {
-        w.WriteString("type"u8, "pong"u8);
+        w.WriteString("type"u8, PongType);
         id.WriteTo(w);
     });
 
@@ -50,7 +56,7 @@ internal static class Frames
 
     public static byte[] Error(RequestId id, string code, string message) => Write(w =>
     {
-        w.WriteString("type"u8, "error"u8);
+        w.WriteString("type"u8, ErrorType);
         id.WriteTo(w);
         w.WriteString("code"u8, code);
         w.WriteString("message"u8, message);
@@ -58,7 +64,7 @@ internal static class Frames
 
     public static byte[] Resync(string reason, long? missed) => Write(w =>
     {
-        w.WriteString("type"u8, "resync"u8);
+        w.WriteString("type"u8, ResyncType);
         w.WriteString("reason"u8, reason);
         if (missed is { } count)
         {
@@ -87,7 +93,7 @@ internal static class Frames
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
             w.WriteStartObject();
-            w.WriteString("type"u8, "change"u8);
+            w.WriteString("type"u8, ChangeType);
             w.WriteString("schema"u8, change.Table.Schema);
             w.WriteString("table"u8, change.Table.Name);
             w.WriteString("operation"u8, change.Operation switch

@@ -31,7 +31,8 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly int _changesPerWrite;
 
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(4096);
-    private readonly List<SocketSession> _toStart = [];
+    /// <summary>The sessions given changes in the current batch; they start writing once the batch is routed.</summary>
+    private readonly HashSet<SocketSession> _toStart = [];
     private readonly CancellationTokenRegistration _stoppingRegistration;
     private long _routingPosition;
     private readonly WebSocketMetrics _metrics;
@@ -45,7 +46,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public PgChangeRouter(
         IPgChangeFeed feed,
-        PgChangeLog changeLog,
         PgNotifyListener listener,
         IOptions<PgNotifyOptions> notifyOptions,
         IOptions<PgChangeWebSocketOptions> options,
@@ -58,7 +58,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        ChangeLog = changeLog;
         Lossless = notifyOptions.Value.LosslessDelivery;
         var exposed = options.Value.ExposedTables.Count > 0 ? options.Value.ExposedTables : notifyOptions.Value.Tables;
         _exposed = [.. exposed.Select(PgTableName.Parse)];
@@ -70,8 +69,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
     }
 
     public bool Lossless { get; }
-
-    public PgChangeLog ChangeLog { get; }
 
     /// <summary>
     /// The head position for a socket whose routes were just added with <see cref="Subscribe"/> (lossless delivery):
@@ -93,9 +90,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public bool IsExposed(PgTableName table) => _exposed.Contains(table);
 
-    public Task WaitUntilListeningAsync(CancellationToken cancellationToken) => _listener.WaitUntilListeningAsync(cancellationToken);
-
-    public Task WaitUntilCaughtUpAsync(CancellationToken cancellationToken) => _listener.WaitUntilCaughtUpAsync(cancellationToken);
 
     public void Register(SocketSession session) => _sessions.TryAdd(session, 0);
 
@@ -183,7 +177,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
                 _toStart.Clear();
                 foreach (var session in _sessions.Keys)
                 {
-                    session.EnqueueResync(ResyncReasons.ServerError, null);
+                    session.EnqueueResync(Protocol.ResyncReasons.ServerError, null);
                 }
             }
 
@@ -215,7 +209,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
             foreach (var session in _toStart)
             {
-                session.PendingStart = false;
                 session.StartWriting();
             }
 
@@ -243,7 +236,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
             {
                 foreach (var route in set.Snapshot ?? set.Rebuild(_routesGate))
                 {
-                    route.Session.EnqueueResync(ResyncReasons.ServerError, 1);
+                    route.Session.EnqueueResync(Protocol.ResyncReasons.ServerError, 1);
                 }
             }
         }
@@ -266,9 +259,9 @@ internal sealed partial class PgChangeRouter : BackgroundService
         {
             var reason = gap.Reason switch
             {
-                PgChangeGapReason.ListenerReconnected => ResyncReasons.ListenerReconnected,
-                PgChangeGapReason.Unreadable when Lossless => ResyncReasons.PositionExpired,
-                _ => ResyncReasons.ListenerOverflow,
+                PgChangeGapReason.ListenerReconnected => Protocol.ResyncReasons.ListenerReconnected,
+                PgChangeGapReason.Unreadable when Lossless => Protocol.ResyncReasons.PositionExpired,
+                _ => Protocol.ResyncReasons.ListenerOverflow,
             };
             foreach (var session in _sessions.Keys)
             {
@@ -303,7 +296,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
                 Interlocked.Increment(ref _failedChanges);
                 _metrics.RouteFailed();
                 Log.RouteToSocketFailed(_logger, change.Table.ToString(), route.Session.Id, ex);
-                route.Session.EnqueueResync(ResyncReasons.ServerError, 1);
+                route.Session.EnqueueResync(Protocol.ResyncReasons.ServerError, 1);
                 continue;
             }
 
@@ -316,11 +309,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
                 ? frameWithoutOld ??= Frames.Change(change, _encodeBuffer, includeOld: false)
                 : frame ??= Frames.Change(change, _encodeBuffer);
             route.Session.EnqueueChange(bytes, change);
-            if (!route.Session.PendingStart)
-            {
-                route.Session.PendingStart = true;
-                _toStart.Add(route.Session);
-            }
+            _toStart.Add(route.Session);
         }
     }
 
@@ -370,18 +359,18 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "PgNotify is closing {Count} socket(s) with 1001: the server is shutting down.")]
+        [LoggerMessage(EventId = WebSocketEventIds.ClosingForShutdown, Level = LogLevel.Information, Message = "PgNotify is closing {Count} socket(s) with 1001: the server is shutting down.")]
         public static partial void ClosingForShutdown(ILogger logger, int count);
 
-        [LoggerMessage(EventId = 2110, Level = LogLevel.Error,
+        [LoggerMessage(EventId = WebSocketEventIds.RouteFailed, Level = LogLevel.Error,
             Message = "PgNotify's WebSocket fan-out failed to route a change of {Table}; its subscribers get a resync (server_error) and routing goes on.")]
         public static partial void RouteFailed(ILogger logger, string table, Exception exception);
 
-        [LoggerMessage(EventId = 2114, Level = LogLevel.Error,
+        [LoggerMessage(EventId = WebSocketEventIds.RouteToSocketFailed, Level = LogLevel.Error,
             Message = "PgNotify's WebSocket fan-out failed to route a change of {Table} to socket {Socket}; that socket gets a resync (server_error), the others are unaffected.")]
         public static partial void RouteToSocketFailed(ILogger logger, string table, string socket, Exception exception);
 
-        [LoggerMessage(EventId = 2111, Level = LogLevel.Critical,
+        [LoggerMessage(EventId = WebSocketEventIds.RouterFaulted, Level = LogLevel.Critical,
             Message = "PgNotify's WebSocket fan-out loop died (restart {Restarts}); every socket gets a resync (server_error) and the loop restarts in {Delay}. Health is Unhealthy until it runs again.")]
         public static partial void RouterFaulted(ILogger logger, int restarts, TimeSpan delay, Exception exception);
     }

@@ -14,6 +14,7 @@ namespace PgNotify.WebSockets.Internal;
 internal sealed partial class PgChangeWebSocketHandler
 {
     private readonly PgChangeRouter _router;
+    private readonly ChangeSource _source;
     private readonly PgChangeWebSocketOptions _options;
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
@@ -24,12 +25,14 @@ internal sealed partial class PgChangeWebSocketHandler
 
     public PgChangeWebSocketHandler(
         PgChangeRouter router,
+        ChangeSource source,
         IOptions<PgChangeWebSocketOptions> options,
         WebSocketMetrics metrics,
         TimeProvider time,
         ILoggerFactory loggerFactory)
     {
         _router = router;
+        _source = source;
         _options = options.Value;
         _metrics = metrics;
         _time = time;
@@ -83,7 +86,7 @@ internal sealed partial class PgChangeWebSocketHandler
             using var _ = socket;
             // The handshake's authentication expiry (cookie or bearer token), if the app authenticated the request.
             var expires = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
-            var session = new SocketSession(socket, frames, context, _router, _options, _metrics, _time, _sessionLogger, expires);
+            var session = new SocketSession(socket, frames, context, _router, _source, _options, _metrics, _time, _sessionLogger, expires);
             _router.Register(session);
             _metrics.SocketOpened();
             try
@@ -239,15 +242,15 @@ internal sealed partial class PgChangeWebSocketHandler
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2201, Level = LogLevel.Warning,
+        [LoggerMessage(EventId = WebSocketEventIds.OriginRejected, Level = LogLevel.Warning,
             Message = "PgNotify refused a WebSocket from origin '{Origin}' (403). Add it to PgNotify:WebSockets:AllowedOrigins if it is yours.")]
         public static partial void OriginRejected(ILogger logger, string origin);
 
-        [LoggerMessage(EventId = 2202, Level = LogLevel.Warning,
+        [LoggerMessage(EventId = WebSocketEventIds.TooManyConnections, Level = LogLevel.Warning,
             Message = "PgNotify refused a WebSocket: {Limit} are open already (503). Raise PgNotify:WebSockets:MaxConnections or add instances.")]
         public static partial void TooManyConnections(ILogger logger, int limit);
 
-        [LoggerMessage(EventId = 2203, Level = LogLevel.Warning,
+        [LoggerMessage(EventId = WebSocketEventIds.TooManyConnectionsForClient, Level = LogLevel.Warning,
             Message = "PgNotify refused a WebSocket: {Client} has {Limit} open already (429). Raise PgNotify:WebSockets:MaxConnectionsPerClient if that is expected (many users behind one address without forwarded headers?).")]
         public static partial void TooManyConnectionsForClient(ILogger logger, string client, int limit);
     }

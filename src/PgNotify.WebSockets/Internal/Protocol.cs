@@ -1,42 +1,61 @@
 namespace PgNotify.WebSockets.Internal;
 
-/// <summary>The <c>code</c> of error frames (docs/protocol.md, "Error codes").</summary>
-internal static class ErrorCodes
+/// <summary>
+/// Every word of the WebSocket protocol (docs/protocol.md) in one place: frame types, error codes, resync and
+/// unsubscribe reasons, and close codes. Nothing else spells them out; a test holds docs/protocol.md to them.
+/// </summary>
+internal static class Protocol
 {
-    public const string InvalidJson = "invalid_json";
-    public const string InvalidMessage = "invalid_message";
-    public const string UnknownType = "unknown_type";
-    public const string UnknownTable = "unknown_table";
-    public const string InvalidPosition = "invalid_position";
-    public const string Forbidden = "forbidden";
-    public const string TooManySubscriptions = "too_many_subscriptions";
-    public const string RateLimited = "rate_limited";
-    public const string Unavailable = "unavailable";
-    public const string UnsupportedData = "unsupported_data";
-}
+    /// <summary>The <c>type</c> of frames the server sends (docs/protocol.md, "Server frames").</summary>
+    public static class FrameTypes
+    {
+        public const string Welcome = "welcome";
+        public const string Pong = "pong";
+        public const string Subscribed = "subscribed";
+        public const string Unsubscribed = "unsubscribed";
+        public const string Error = "error";
+        public const string Resync = "resync";
+        public const string Change = "change";
+    }
 
-/// <summary>The <c>reason</c> of resync frames (docs/protocol.md, "resync").</summary>
-internal static class ResyncReasons
-{
-    public const string ListenerReconnected = "listener_reconnected";
-    public const string ListenerOverflow = "listener_overflow";
-    public const string PositionExpired = "position_expired";
-    public const string SlowConsumer = "slow_consumer";
+    /// <summary>The <c>code</c> of error frames (docs/protocol.md, "Error codes").</summary>
+    public static class ErrorCodes
+    {
+        public const string InvalidJson = "invalid_json";
+        public const string InvalidMessage = "invalid_message";
+        public const string UnknownType = "unknown_type";
+        public const string UnknownTable = "unknown_table";
+        public const string InvalidPosition = "invalid_position";
+        public const string Forbidden = "forbidden";
+        public const string TooManySubscriptions = "too_many_subscriptions";
+        public const string RateLimited = "rate_limited";
+        public const string Unavailable = "unavailable";
+        public const string UnsupportedData = "unsupported_data";
+    }
 
-    /// <summary>The server failed to route a change (a bug, logged as 2110 or 2111): reload what you show.</summary>
-    public const string ServerError = "server_error";
-}
+    /// <summary>The <c>reason</c> of resync frames (docs/protocol.md, "resync").</summary>
+    public static class ResyncReasons
+    {
+        public const string ListenerReconnected = "listener_reconnected";
+        public const string ListenerOverflow = "listener_overflow";
+        public const string PositionExpired = "position_expired";
+        public const string SlowConsumer = "slow_consumer";
 
-/// <summary>The <c>reason</c> of <c>unsubscribed</c> frames the server sends on its own (docs/protocol.md).</summary>
-internal static class UnsubscribeReasons
-{
-    /// <summary>Re-authorization (<c>ReauthorizeInterval</c>) refused a subscription the socket had.</summary>
-    public const string Forbidden = "forbidden";
-}
+        /// <summary>The server failed to route a change (a bug, logged as 2110 or 2111): reload what you show.</summary>
+        public const string ServerError = "server_error";
+    }
 
-/// <summary>Close codes PgNotify sends besides the standard ones (docs/protocol.md, "Close codes").</summary>
-internal static class CloseCodes
-{
-    /// <summary>The authentication the socket was opened with has expired: reconnect with fresh credentials.</summary>
-    public const int AuthenticationExpired = 4001;
+    /// <summary>The <c>reason</c> of <c>unsubscribed</c> frames the server sends on its own (docs/protocol.md).</summary>
+    public static class UnsubscribeReasons
+    {
+        /// <summary>Re-authorization (<c>ReauthorizeInterval</c>) refused a subscription the socket had.</summary>
+        public const string Forbidden = "forbidden";
+    }
+
+    /// <summary>Close codes PgNotify sends besides the standard ones (docs/protocol.md, "Close codes").</summary>
+    public static class CloseCodes
+    {
+        /// <summary>The authentication the socket was opened with has expired: reconnect with fresh credentials.</summary>
+        public const int AuthenticationExpired = 4001;
+    }
 }

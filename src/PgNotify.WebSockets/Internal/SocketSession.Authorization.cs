@@ -26,7 +26,7 @@ internal sealed partial class SocketSession
                 if (_authenticationExpires is { } expires && now >= expires)
                 {
                     Log.AuthenticationExpired(_logger, Id, expires);
-                    RequestClose((WebSocketCloseStatus)CloseCodes.AuthenticationExpired, "authentication expired");
+                    RequestClose((WebSocketCloseStatus)Protocol.CloseCodes.AuthenticationExpired, "authentication expired");
                     return;
                 }
 
@@ -89,7 +89,7 @@ internal sealed partial class SocketSession
             if (revoked.Count > 0)
             {
                 Unsubscribe(RequestId.None, revoked, acknowledge: false);
-                EnqueueControl(Frames.TablesAck("unsubscribed", RequestId.None, revoked, UnsubscribeReasons.Forbidden), "unsubscribed");
+                EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Unsubscribed, RequestId.None, revoked, Protocol.UnsubscribeReasons.Forbidden), Protocol.FrameTypes.Unsubscribed);
             }
         }
         finally

@@ -14,7 +14,7 @@ internal sealed partial class SocketSession
         switch (request.Type)
         {
             case ClientRequestType.Ping:
-                EnqueueControl(Frames.Pong(request.Id), "pong");
+                EnqueueControl(Frames.Pong(request.Id), Protocol.FrameTypes.Pong);
                 break;
             case ClientRequestType.Unsubscribe:
                 Unsubscribe(request.Id, request.Tables);
@@ -37,15 +37,15 @@ internal sealed partial class SocketSession
             return true;
         }
 
-        if (!_router.Lossless)
+        if (!_source.Lossless)
         {
-            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
+            EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
             return false;
         }
 
         if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
         {
-            EnqueueError(id, ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
+            EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
             return false;
         }
 
@@ -60,7 +60,7 @@ internal sealed partial class SocketSession
         {
             if (!PgTableName.TryParse(name, out var table) || !_router.IsExposed(table))
             {
-                EnqueueError(id, ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
+                EnqueueError(id, Protocol.ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
                 return;
             }
 
@@ -73,7 +73,7 @@ internal sealed partial class SocketSession
         var added = tables.Count(t => !_subscriptions.ContainsKey(t));
         if (_subscriptions.Count + added > _options.MaxSubscriptionsPerSocket)
         {
-            EnqueueError(id, ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
+            EnqueueError(id, Protocol.ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {_options.MaxSubscriptionsPerSocket} tables.");
             return;
         }
 
@@ -94,7 +94,7 @@ internal sealed partial class SocketSession
 
                 if (!allowed)
                 {
-                    EnqueueError(id, ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
+                    EnqueueError(id, Protocol.ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
                     return;
                 }
             }
@@ -108,10 +108,7 @@ internal sealed partial class SocketSession
 
         if (since is not null)
         {
-            lock (_replayGate)
-            {
-                _replaying = true;
-            }
+            _replay.Begin();
         }
 
         _router.Subscribe(this, subscriptions);
@@ -124,25 +121,25 @@ internal sealed partial class SocketSession
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.SubscribeTimeout);
-            await _router.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
-            if (_router.Lossless)
+            await _source.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
+            if (_source.Lossless)
             {
-                await _router.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
+                await _source.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             Unsubscribe(RequestId.None, tables, acknowledge: false);
             EndReplay(long.MaxValue, dropBuffered: true, subscriptions);
-            EnqueueError(id, ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
+            EnqueueError(id, Protocol.ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
             return;
         }
 
         // The head position (lossless delivery): every change above it reaches this socket (live, or through the
         // replay buffer while resuming); those at or below it were handed to the fan-out before the acknowledgment.
         // For a resume it is also where the replay from the log ends.
-        long? head = _router.Lossless ? _router.HeadPosition : null;
-        EnqueueControl(Frames.TablesAck("subscribed", id, tables, position: head), "subscribed");
+        long? head = _source.Lossless ? _router.HeadPosition : null;
+        EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Subscribed, id, tables, position: head), Protocol.FrameTypes.Subscribed);
         if (since is { } resumeAfter)
         {
             await ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
@@ -163,16 +160,16 @@ internal sealed partial class SocketSession
             subscription.ResumedThrough = after;
         }
 
-        if (after < await _router.ChangeLog.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
+        if (after < await _source.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
         {
             EndReplay(through, dropBuffered: false, subscriptions);
-            EnqueueResync(ResyncReasons.PositionExpired, null);
+            EnqueueResync(Protocol.ResyncReasons.PositionExpired, null);
             return;
         }
 
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
         var byTable = subscriptions.ToDictionary(s => s.Table);
-        await foreach (var change in _router.ChangeLog.ReadAsync(after, through, byTable.Keys, cancellationToken).ConfigureAwait(false))
+        await foreach (var change in _source.ReadAsync(after, through, byTable.Keys, cancellationToken).ConfigureAwait(false))
         {
             if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change))
             {
@@ -187,7 +184,7 @@ internal sealed partial class SocketSession
             }
 
             // Pace the replay to the client: never more than half the send queue at once.
-            while (Volatile.Read(ref _pendingChanges) > _options.SendQueueCapacity / 2 || Interlocked.Read(ref _pendingBytes) > _options.SendQueueMaxBytes / 2)
+            while (_outbox.PendingChanges > _options.SendQueueCapacity / 2 || _outbox.PendingBytes > _options.SendQueueMaxBytes / 2)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
             }
@@ -200,8 +197,7 @@ internal sealed partial class SocketSession
 
     private void EndReplay(long through, bool dropBuffered, IReadOnlyCollection<Subscription> resumed)
     {
-        bool overflow;
-        lock (_replayGate)
+        var overflow = _replay.End(held =>
         {
             // From now on the router may still bring changes the replay sent (it can lag behind the log reader):
             // the resumed tables skip everything through `through`. Other tables of the socket are not affected.
@@ -214,7 +210,7 @@ internal sealed partial class SocketSession
 
             if (!dropBuffered)
             {
-                foreach (var (frame, change) in _replayBuffer)
+                foreach (var (frame, change) in held)
                 {
                     if (!resumedTables.Contains(change.Table) || change.Position is not { } position || position > through)
                     {
@@ -222,17 +218,11 @@ internal sealed partial class SocketSession
                     }
                 }
             }
-
-            _replayBuffer.Clear();
-            _replayBufferBytes = 0;
-            overflow = _replayOverflow;
-            _replayOverflow = false;
-            _replaying = false;
-        }
+        });
 
         if (overflow)
         {
-            EnqueueResync(ResyncReasons.SlowConsumer, null);
+            EnqueueResync(Protocol.ResyncReasons.SlowConsumer, null);
         }
     }
 
@@ -257,7 +247,7 @@ internal sealed partial class SocketSession
         _metrics.SubscriptionsChanged(-removed.Count);
         if (acknowledge)
         {
-            EnqueueControl(Frames.TablesAck("unsubscribed", id, tables), "unsubscribed");
+            EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Unsubscribed, id, tables), Protocol.FrameTypes.Unsubscribed);
         }
     }
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -14,46 +13,30 @@ namespace PgNotify.WebSockets.Internal;
 /// </summary>
 internal sealed partial class SocketSession
 {
-    private const int MaxPendingControlFrames = 256;
-    private const int InitialReceiveBuffer = 4096;
-    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CloseHandshakeTimeout = Outbox.CloseHandshakeTimeout;
 
     private readonly WebSocket _socket;
     private readonly PgChangeRouter _router;
+    private readonly ChangeSource _source;
     private readonly PgChangeWebSocketOptions _options;
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly FrameStream? _frames;
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
-    private readonly Lock _lagGate = new();
     private readonly CancellationTokenSource _aborted = new();
-    private int _pendingChanges;
-    private int _pendingControl;
-    private bool _resyncQueued;
-    private string _resyncReason = "";
-    private long? _resyncMissed;
-    private bool _lagging;
-    private bool _loggedLagging;
-    private long _missed;
-    private int _closeStatus;
-    private string? _closeDescription;
-    private readonly TokenBucketRateLimiter _requestRate;
+    private readonly Outbox _outbox;
+    private readonly MessageReceiver _receiver;
+    private readonly RequestRateLimit _requestRate;
     private readonly DateTimeOffset? _authenticationExpires;
     private readonly SemaphoreSlim _requestGate = new(1, 1);
-    private int _floodCount;
-    private long _pendingBytes;
-    private long _replayBufferBytes;
-    private readonly Lock _replayGate = new();
-    private readonly List<(byte[] Frame, PgChange Change)> _replayBuffer = [];
-    private bool _replaying;
-    private bool _replayOverflow;
+    private readonly ReplayBuffer _replay;
 
     public SocketSession(
         WebSocket socket,
         FrameStream? frames,
         HttpContext httpContext,
         PgChangeRouter router,
+        ChangeSource source,
         PgChangeWebSocketOptions options,
         WebSocketMetrics metrics,
         TimeProvider time,
@@ -61,24 +44,19 @@ internal sealed partial class SocketSession
         DateTimeOffset? authenticationExpires = null)
     {
         _socket = socket;
-        _frames = frames;
         HttpContext = httpContext;
         _router = router;
+        _source = source;
         _options = options;
         _metrics = metrics;
         _time = time;
         _logger = logger;
         _authenticationExpires = authenticationExpires;
+        _receiver = new MessageReceiver(socket, options.MaxMessageBytes, time);
+        _replay = new ReplayBuffer(options.SendQueueCapacity * 10, options.SendQueueMaxBytes * 10L);
+        _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
 
-        // Replenished on each request rather than by a timer, so that an idle socket costs no timer.
-        _requestRate = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = options.MaxMessagesPerSecond,
-            TokensPerPeriod = options.MaxMessagesPerSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            AutoReplenishment = false,
-            QueueLimit = 0,
-        });
+        _requestRate = new RequestRateLimit(options.MaxMessagesPerSecond);
     }
 
     public HttpContext HttpContext { get; }
@@ -91,17 +69,17 @@ internal sealed partial class SocketSession
     public async Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
-        _writerToken = linked.Token;
+        _outbox.WriterToken = linked.Token;
         using var authorizationStop = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
         var authorization = Task.CompletedTask;
         try
         {
-            EnqueueControl(Frames.Welcome(_router.Lossless), "welcome");
+            EnqueueControl(Frames.Welcome(_source.Lossless), Protocol.FrameTypes.Welcome);
             if (initialTables.Count > 0 || initialSince is not null)
             {
                 if (initialTables.Count == 0)
                 {
-                    EnqueueError(RequestId.None, ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
+                    EnqueueError(RequestId.None, Protocol.ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
                 }
                 else if (ParseSince(RequestId.None, initialSince, out var since))
                 {
@@ -130,14 +108,14 @@ internal sealed partial class SocketSession
             _router.Unsubscribe(this, [.. _subscriptions.Keys]);
             _metrics.SubscriptionsChanged(-_subscriptions.Count);
             _subscriptions.Clear();
-            _completing = true;
-            var drained = WhenWrittenAsync();
+            _outbox.Complete();
+            var drained = _outbox.WhenWrittenAsync();
             await Task.WhenAny(drained, Task.Delay(CloseHandshakeTimeout, _time, CancellationToken.None)).ConfigureAwait(false);
             if (_socket.State == WebSocketState.CloseSent)
             {
                 // Our close (or the runtime's, e.g. 1007 for invalid UTF-8) is on its way: let the client answer it
                 // rather than resetting the connection under it.
-                await AwaitClientCloseAsync().ConfigureAwait(false);
+                await _receiver.AwaitClientCloseAsync(CloseHandshakeTimeout).ConfigureAwait(false);
             }
 
             await _aborted.CancelAsync().ConfigureAwait(false);
@@ -153,37 +131,6 @@ internal sealed partial class SocketSession
         }
     }
 
-    private async Task AwaitClientCloseAsync()
-    {
-        using var timeout = new CancellationTokenSource(CloseHandshakeTimeout, _time);
-        var scratch = ArrayPool<byte>.Shared.Rent(1024);
-        try
-        {
-            while (_socket.State == WebSocketState.CloseSent)
-            {
-                if ((await _socket.ReceiveAsync(scratch.AsMemory(), timeout.Token).ConfigureAwait(false)).MessageType == WebSocketMessageType.Close)
-                {
-                    return;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The client did not answer in time: nothing more to do.
-        }
-        catch (Exception ex) when (ex is WebSocketException or IOException or ConnectionAbortedException)
-        {
-            // The runtime closed the socket itself after a receive error (e.g. 1007 for invalid UTF-8) and refuses
-            // further reads. Closing the connection at once would make the kernel answer the client's close reply
-            // with a reset, which can wipe our close frame from the client's receive buffer: linger briefly instead.
-            await Task.Delay(TimeSpan.FromMilliseconds(250), _time, CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
     /// <summary>
     /// Queues a change frame (shared bytes) without writing it yet: the fan-out calls <see cref="StartWriting"/> after
     /// routing what it had in hand, so that changes that came together leave together. Called by the single fan-out
@@ -191,110 +138,24 @@ internal sealed partial class SocketSession
     /// </summary>
     public void EnqueueChange(byte[] frame, PgChange change)
     {
-        if (Volatile.Read(ref _replaying))
+        // Live changes wait until the replay of what the client missed has been queued before them.
+        if (!_replay.TryHold(frame, change))
         {
-            lock (_replayGate)
-            {
-                if (_replaying)
-                {
-                    // Live changes wait until the replay of what the client missed has been queued before them.
-                    if (_replayBuffer.Count < _options.SendQueueCapacity * 10 && _replayBufferBytes + frame.Length <= _options.SendQueueMaxBytes * 10L)
-                    {
-                        _replayBuffer.Add((frame, change));
-                        _replayBufferBytes += frame.Length;
-                    }
-                    else
-                    {
-                        _replayOverflow = true;
-                    }
-
-                    return;
-                }
-            }
+            EnqueueLive(frame, change, startWriting: false);
         }
-
-        EnqueueLive(frame, change, startWriting: false);
     }
 
-    private void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true)
-    {
-        if (Volatile.Read(ref _closeStatus) != 0)
-        {
-            return;
-        }
-
-        if (Volatile.Read(ref _lagging))
-        {
-            lock (_lagGate)
-            {
-                if (_lagging)
-                {
-                    _missed++;
-                    _metrics.ChangeDropped();
-                    return;
-                }
-            }
-        }
-
-        var pendingBytes = Interlocked.Add(ref _pendingBytes, frame.Length);
-        var pending = Interlocked.Increment(ref _pendingChanges);
-        if (pending > _options.SendQueueCapacity || (pendingBytes > _options.SendQueueMaxBytes && pending > 1))
-        {
-            // Full in frames or in bytes (a frame larger than the bound still goes to a socket with nothing queued).
-            Interlocked.Decrement(ref _pendingChanges);
-            Interlocked.Add(ref _pendingBytes, -frame.Length);
-            _metrics.ChangeDropped();
-            if (_options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
-            {
-                Log.SlowConsumerClosed(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
-                _metrics.SlowConsumerClosed();
-                RequestClose(WebSocketCloseStatus.PolicyViolation, "slow consumer");
-                return;
-            }
-
-            lock (_lagGate)
-            {
-                if (!_lagging && !_loggedLagging)
-                {
-                    // Once per socket: a socket that keeps falling behind must not become a log storm.
-                    _loggedLagging = true;
-                    Log.SlowConsumerLagging(_logger, Id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
-                }
-
-                _lagging = true;
-                _missed++;
-            }
-
-            return;
-        }
-
-        // A batch routed at once may be large in bytes: past half the byte bound, write now rather than after the batch.
-        Enqueue(new Outbound(frame, change.Timestamp, OutboundKind.Change), startWriting || pendingBytes > _options.SendQueueMaxBytes / 2);
-    }
+    private void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true) => _outbox.EnqueueChange(frame, change.Timestamp, startWriting);
 
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
     public void EnqueueResync(string reason, long? missed)
     {
-        if (_subscriptions.Count == 0 && Volatile.Read(ref _pendingChanges) == 0)
+        if (_subscriptions.Count == 0 && _outbox.PendingChanges == 0)
         {
             return;
         }
 
-        // One resync waiting to be sent is enough: later ones add their counts to it instead of asking the client to
-        // reload twice. The frame is built when it is sent.
-        lock (_lagGate)
-        {
-            _resyncReason = reason;
-            _resyncMissed = missed is { } count && _resyncMissed is { } sum ? sum + count : (_resyncQueued ? null : missed);
-            if (_resyncQueued)
-            {
-                return;
-            }
-
-            _resyncQueued = true;
-        }
-
-        EnqueueControl(null, "resync");
+        _outbox.EnqueueResync(reason, missed);
     }
 
     /// <summary>
@@ -339,104 +200,50 @@ internal sealed partial class SocketSession
     }
 
     /// <summary>Closes the socket with <paramref name="status"/> ahead of anything still queued.</summary>
-    public void RequestClose(WebSocketCloseStatus status, string description)
-    {
-        if (Interlocked.CompareExchange(ref _closeStatus, (int)status, 0) == 0)
-        {
-            _closeDescription = description;
-            Enqueue(new Outbound(null, null, OutboundKind.Close));
-        }
-    }
+    public void RequestClose(WebSocketCloseStatus status, string description) => _outbox.RequestClose(status, description);
 
-    private void EnqueueControl(byte[]? frame, string type = "control")
-    {
-        if (Interlocked.Increment(ref _pendingControl) > MaxPendingControlFrames)
-        {
-            RequestClose(WebSocketCloseStatus.PolicyViolation, "not reading responses");
-            return;
-        }
+    /// <summary>Writes what is queued (the fan-out calls it once per batch routed).</summary>
+    public void StartWriting() => _outbox.StartWriting();
 
-        Enqueue(new Outbound(frame, null, OutboundKind.Control, type));
-    }
-
-    private async Task CloseOutputAsync(CancellationToken cancellationToken)
-    {
-        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-        {
-            await _socket.CloseOutputAsync((WebSocketCloseStatus)_closeStatus, _closeDescription, cancellationToken).ConfigureAwait(false);
-        }
-
-        // The receive loop waits for the client's close, but not forever.
-        _aborted.CancelAfter(CloseHandshakeTimeout);
-    }
+    private void EnqueueControl(byte[]? frame, string type) => _outbox.EnqueueControl(frame, type);
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
         while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
         {
-            // Wait for data without holding a buffer: an idle socket costs no receive buffer.
-            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            if (peek.MessageType == WebSocketMessageType.Close)
+            var message = await _receiver.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+            if (message.Kind == ReceivedKind.Closed)
             {
-                OnClientClose();
+                // Answer the client's close (echoing its code) unless we started the close ourselves.
+                RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
                 return;
             }
 
-            var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
             try
             {
-                var type = peek.MessageType;
-                var length = 0;
-                var end = peek.EndOfMessage;
-                while (!end)
+                if (message.Kind == ReceivedKind.TooBig)
                 {
-                    if (length == buffer.Length)
-                    {
-                        var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
-                        buffer.AsSpan(0, length).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = larger;
-                    }
-
-                    var room = Math.Min(buffer.Length, _options.MaxMessageBytes + 1) - length;
-                    var result = await _socket.ReceiveAsync(buffer.AsMemory(length, room), cancellationToken).ConfigureAwait(false);
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        OnClientClose();
-                        return;
-                    }
-
-                    length += result.Count;
-                    end = result.EndOfMessage;
-                    if (length > _options.MaxMessageBytes)
-                    {
-                        Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
-                        RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
-                        await DrainUntilClosedAsync(buffer, cancellationToken).ConfigureAwait(false);
-                        return;
-                    }
+                    Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
+                    RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
+                    await _receiver.DrainUntilClosedAsync(message.Buffer!, cancellationToken).ConfigureAwait(false);
+                    return;
                 }
 
-                if (_closeStatus != 0)
+                if (_outbox.Closing || !TakeToken())
                 {
                     continue; // closing: requests are no longer answered
                 }
 
-                if (!TakeToken())
+                if (message.Type == WebSocketMessageType.Binary)
                 {
-                    continue;
-                }
-
-                if (type == WebSocketMessageType.Binary)
-                {
-                    EnqueueError(RequestId.None, ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
+                    EnqueueError(RequestId.None, Protocol.ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
                     continue;
                 }
 
                 await _requestGate.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await HandleMessageAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                    await HandleMessageAsync(message.Buffer.AsMemory(0, message.Length), cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -445,47 +252,26 @@ internal sealed partial class SocketSession
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
-    }
-
-    /// <summary>Answers the client's close (echoing its code) unless we started the close ourselves.</summary>
-    private void OnClientClose() => RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
-
-    private async Task DrainUntilClosedAsync(byte[] scratch, CancellationToken cancellationToken)
-    {
-        // After our close frame the client may still be sending the rest of its message; discard it until its close.
-        while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
-        {
-            var result = await _socket.ReceiveAsync(scratch.AsMemory(), cancellationToken).ConfigureAwait(false);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return;
+                ArrayPool<byte>.Shared.Return(message.Buffer!);
             }
         }
     }
 
     private bool TakeToken()
     {
-        _requestRate.TryReplenish();
-        using (var lease = _requestRate.AttemptAcquire())
+        var verdict = _requestRate.Take();
+        if (verdict == RequestRateVerdict.Allowed)
         {
-            if (lease.IsAcquired)
-            {
-                _floodCount = 0;
-                return true;
-            }
+            return true;
         }
 
         // Answer the first refusal in a burst; a client that keeps flooding at ten times the limit is closed.
-        var limit = _options.MaxMessagesPerSecond;
         _metrics.RequestRateLimited();
-        if (_floodCount++ == 0)
+        if (verdict == RequestRateVerdict.FirstRefusal)
         {
-            EnqueueError(RequestId.None, ErrorCodes.RateLimited, $"More than {limit} requests per second: this request was ignored.");
+            EnqueueError(RequestId.None, Protocol.ErrorCodes.RateLimited, $"More than {_requestRate.PerSecond} requests per second: this request was ignored.");
         }
-        else if (_floodCount > limit * 10)
+        else if (verdict == RequestRateVerdict.Flooding)
         {
             Log.Flooding(_logger, Id);
             RequestClose(WebSocketCloseStatus.PolicyViolation, "too many requests");
@@ -497,15 +283,6 @@ internal sealed partial class SocketSession
     private void EnqueueError(RequestId id, string code, string message)
     {
         Log.RequestRefused(_logger, Id, code, message);
-        EnqueueControl(Frames.Error(id, code, message), "error");
+        EnqueueControl(Frames.Error(id, code, message), Protocol.FrameTypes.Error);
     }
-
-    private enum OutboundKind
-    {
-        Change,
-        Control,
-        Close,
-    }
-
-    private readonly record struct Outbound(byte[]? Frame, DateTimeOffset? Timestamp, OutboundKind Kind, string? Type = null);
 }

@@ -8,10 +8,10 @@ namespace PgNotify.Tests.Hardening;
 public sealed class WebSocketProtocolDocsTests
 {
     [Fact]
-    public void ProtocolMd_NamesEveryErrorCodeResyncReasonUnsubscribeReasonAndCloseCode()
+    public void ProtocolMd_NamesEveryFrameTypeErrorCodeResyncReasonUnsubscribeReasonAndCloseCode()
     {
         var protocol = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "protocol.md"));
-        foreach (var type in new[] { typeof(ErrorCodes), typeof(ResyncReasons), typeof(UnsubscribeReasons) })
+        foreach (var type in new[] { typeof(Protocol.ErrorCodes), typeof(Protocol.ResyncReasons), typeof(Protocol.UnsubscribeReasons) })
         {
             foreach (var word in Constants<string>(type))
             {
@@ -19,7 +19,12 @@ public sealed class WebSocketProtocolDocsTests
             }
         }
 
-        foreach (var code in Constants<int>(typeof(CloseCodes)))
+        foreach (var frameType in Constants<string>(typeof(Protocol.FrameTypes)))
+        {
+            protocol.Should().MatchRegex($"\"type\": ?\"{frameType}\"", $"the {frameType} frame is shown in docs/protocol.md");
+        }
+
+        foreach (var code in Constants<int>(typeof(Protocol.CloseCodes)))
         {
             protocol.Should().Contain($"| {code} |");
         }
@@ -29,7 +34,7 @@ public sealed class WebSocketProtocolDocsTests
     public void ObservabilityMd_ListsEveryWebSocketEventId()
     {
         var observability = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "observability.md"));
-        var ids = typeof(ErrorCodes).Assembly.GetTypes()
+        var ids = typeof(Protocol).Assembly.GetTypes()
             .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
             .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>())
             .Where(a => a is not null)
@@ -41,6 +46,20 @@ public sealed class WebSocketProtocolDocsTests
         {
             observability.Should().Contain($"| {id} |");
         }
+    }
+
+    [Fact]
+    public void WebSocketEventIds_HoldsEveryLogMessageIdAndNoOther()
+    {
+        var used = typeof(Protocol).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+            .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>())
+            .Where(a => a is not null)
+            .Select(a => a!.EventId);
+        var declared = Constants<int>(typeof(WebSocketEventIds)).ToList();
+
+        declared.Should().OnlyHaveUniqueItems().And.BeEquivalentTo(used, "every [LoggerMessage] takes its id from WebSocketEventIds");
+        declared.Should().OnlyContain(id => id >= 2000 && id < 2500, "PgNotify.WebSockets logs with ids 2000-2499");
     }
 
     private static IEnumerable<T> Constants<T>(Type type) =>

@@ -52,12 +52,9 @@ public sealed class FanOutTests(PostgresFixture db) : IClassFixture<PostgresFixt
     [Fact]
     public async Task ClientThatNeverReads_DoesNotDelayOthers_MemoryStaysBounded_AndItIsToldWhatItMissed()
     {
-        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.SendQueueCapacity = 2_000);
-        await using var stalled = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), o => o.SetBuffer(1024, 1024));
-        await stalled.ReceiveTypeAsync("subscribed");
-        await using var reader = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await reader.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db, ws => ws.SendQueueCapacity = 2_000, "id int PRIMARY KEY, body text", o => o.SetBuffer(1024, 1024));
+        var (stalled, table) = (scenario.Socket, scenario.Table);
+        await using var reader = await scenario.ConnectAnotherAsync();
 
         const int rows = 20_000; // ~40 MB of frames for the stalled socket if nothing were bounded
         const int batch = 500;
@@ -97,10 +94,8 @@ public sealed class FanOutTests(PostgresFixture db) : IClassFixture<PostgresFixt
     [Fact]
     public async Task ClientThatKeepsFallingBehind_GetsAtMostAboutOneResyncPerSecond_AndTheCountsAddUp()
     {
-        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.SendQueueCapacity = 20);
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), o => o.SetBuffer(1024, 1024));
-        await socket.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db, ws => ws.SendQueueCapacity = 20, "id int PRIMARY KEY, body text", o => o.SetBuffer(1024, 1024));
+        var (socket, table) = (scenario.Socket, scenario.Table);
 
         // Bursts far larger than the 20-frame queue, for about three seconds.
         var watch = Stopwatch.StartNew();
@@ -150,16 +145,14 @@ public sealed class FanOutTests(PostgresFixture db) : IClassFixture<PostgresFixt
     [Fact]
     public async Task SlowConsumerPolicyClose_ClosesTheStalledSocketWith1008()
     {
-        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws =>
+        await using var scenario = await SubscribedSocket.StartAsync(db, ws =>
         {
             ws.SendQueueCapacity = 100;
             ws.SlowConsumerPolicy = PgNotify.WebSockets.PgSlowConsumerPolicy.Close;
-        });
-        await using var stalled = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), o => o.SetBuffer(1024, 1024));
-        await stalled.ReceiveTypeAsync("subscribed");
+        }, "id int PRIMARY KEY, body text", o => o.SetBuffer(1024, 1024));
+        var stalled = scenario.Socket;
 
-        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, repeat('x', 2000) FROM generate_series(1, 10000) g");
+        await db.ExecuteAsync($"INSERT INTO {scenario.QuotedTable} SELECT g, repeat('x', 2000) FROM generate_series(1, 10000) g");
 
         (await stalled.ReceiveCloseAsync(TimeSpan.FromSeconds(30))).Should().Be(WebSocketCloseStatus.PolicyViolation);
         stalled.Socket.CloseStatusDescription.Should().Be("slow consumer");
@@ -214,17 +207,15 @@ public sealed class FanOutTests(PostgresFixture db) : IClassFixture<PostgresFixt
     [Fact]
     public async Task ListenerReconnect_SendsResyncToSubscribedSockets_ThenChangesFlowAgain()
     {
-        var table = await db.CreateTableAsync();
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await socket.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db);
+        var socket = scenario.Socket;
 
         await db.TerminateListenersAsync();
 
         var resync = await socket.ReceiveAsync();
         resync.GetProperty("type").GetString().Should().Be("resync");
         resync.GetProperty("reason").GetString().Should().Be("listener_reconnected");
-        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'after')");
+        await db.ExecuteAsync($"INSERT INTO {scenario.QuotedTable} VALUES (1, 'after')");
         (await socket.ReceiveAsync()).GetProperty("type").GetString().Should().Be("change");
     }
 }
