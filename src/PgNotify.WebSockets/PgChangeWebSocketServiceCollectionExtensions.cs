@@ -47,6 +47,7 @@ public static class PgChangeWebSocketServiceCollectionExtensions
         services.TryAddSingleton<ChangeSource>();
         services.TryAddSingleton<PgChangeRouter>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<PgChangeRouter>());
+        services.AddSingleton<IPgNotifyLoopStatus>(sp => new FanOutLoopStatus(sp.GetRequiredService<PgChangeRouter>()));
         services.TryAddSingleton<PgChangeWebSocketHandler>();
         return services;
     }

@@ -5,7 +5,7 @@ namespace PgNotify.Internal;
 /// <summary>The listener side of the <c>PgNotify</c> meter (System.Diagnostics.Metrics, OpenTelemetry-style names).</summary>
 internal sealed class PgNotifyMetrics
 {
-    public const string MeterName = "PgNotify";
+    public const string MeterName = PgNotifyDiagnostics.MeterName;
 
     private readonly Counter<long> _notifications;
     private readonly Counter<long> _reconnects;

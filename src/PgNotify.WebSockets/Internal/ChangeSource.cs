@@ -1,13 +1,12 @@
 using Microsoft.Extensions.Options;
-using PgNotify.Internal;
 
 namespace PgNotify.WebSockets.Internal;
 
 /// <summary>
-/// The one seam through which a socket session reaches Core: whether delivery is lossless, whether the listener is
+/// The one seam through which a socket session reaches Core (its public API only): whether delivery is lossless, whether the listener is
 /// listening (and caught up), and the change log a resume replays from. The router routes; it does not pass these on.
 /// </summary>
-internal sealed class ChangeSource(PgChangeLog changeLog, PgNotifyListener listener, IOptions<PgNotifyOptions> options)
+internal sealed class ChangeSource(IPgChangeLogFeed changeLog, IPgNotifyStatus listener, IOptions<PgNotifyOptions> options)
 {
     /// <summary>True with <see cref="PgNotifyOptions.LosslessDelivery"/>: changes carry positions and can be resumed.</summary>
     public bool Lossless { get; } = options.Value.LosslessDelivery;
@@ -21,5 +20,5 @@ internal sealed class ChangeSource(PgChangeLog changeLog, PgNotifyListener liste
 
     /// <summary>The logged changes of <paramref name="tables"/> above <paramref name="after"/> through <paramref name="through"/>.</summary>
     public IAsyncEnumerable<PgChange> ReadAsync(long after, long through, IReadOnlyCollection<PgTableName> tables, CancellationToken cancellationToken) =>
-        changeLog.ReadAsync(after, through, tables, cancellationToken);
+        changeLog.ReplayAsync(after, through, tables, cancellationToken);
 }

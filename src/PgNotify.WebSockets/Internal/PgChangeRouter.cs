@@ -4,7 +4,6 @@ using System.Net.WebSockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using PgNotify.Internal;
 
 namespace PgNotify.WebSockets.Internal;
 
@@ -14,7 +13,7 @@ namespace PgNotify.WebSockets.Internal;
 /// </summary>
 internal sealed partial class PgChangeRouter : BackgroundService
 {
-    private readonly PgNotifyListener _listener;
+    private readonly IPgNotifyStatus _listener;
     private readonly PgChangeSubscription _feed;
     private readonly HashSet<PgTableName> _exposed;
     private readonly ILogger _logger;
@@ -46,7 +45,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public PgChangeRouter(
         IPgChangeFeed feed,
-        PgNotifyListener listener,
+        IPgNotifyStatus listener,
         IOptions<PgNotifyOptions> notifyOptions,
         IOptions<PgChangeWebSocketOptions> options,
         IHostApplicationLifetime lifetime,

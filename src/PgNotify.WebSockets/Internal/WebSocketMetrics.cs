@@ -20,7 +20,7 @@ internal sealed class WebSocketMetrics
 
     public WebSocketMetrics(IMeterFactory meterFactory)
     {
-        var meter = meterFactory.Create(PgNotify.Internal.PgNotifyMetrics.MeterName);
+        var meter = meterFactory.Create(PgNotifyDiagnostics.MeterName);
         _sockets = meter.CreateUpDownCounter<long>("pgnotify.websocket.connections", "{connection}", "Open WebSocket connections.");
         _subscriptions = meter.CreateUpDownCounter<long>("pgnotify.websocket.subscriptions", "{subscription}", "Table subscriptions across open sockets.");
         _frames = meter.CreateCounter<long>("pgnotify.websocket.frames_sent", "{frame}", "Frames sent to sockets, by type.");

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using PgNotify;
-using PgNotify.WebSockets.Internal;
+using PgNotify.Internal;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -34,7 +34,7 @@ public static class PgNotifyHealthChecksBuilderExtensions
         ArgumentOutOfRangeException.ThrowIfNegative(queueUsageDegradedThreshold);
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new PgNotifyHealthCheck(sp.GetRequiredService<PgNotifyListener>(), sp.GetService<PgChangeRouter>(), queueUsageDegradedThreshold),
+            sp => ListenerHealthCheck.Create(sp, queueUsageDegradedThreshold),
             failureStatus ?? HealthStatus.Unhealthy,
             tags));
     }
