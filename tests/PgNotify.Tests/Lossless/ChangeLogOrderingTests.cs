@@ -1,3 +1,5 @@
+using PgNotify.Internal;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using PgNotify.Tests.Infrastructure;
 
@@ -26,8 +28,10 @@ public sealed class ChangeLogOrderingTests(PostgresFixture db) : IClassFixture<P
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, 'higher position, commits first')");
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (3, 'later still')");
 
-        // While the slow transaction runs, nothing after its position may be handed out (that would be a gap later).
-        await Task.Delay(300);
+        // While the slow transaction runs, nothing after its position may be handed out (that would be a gap later):
+        // once the reader has read rows 2 and 3 from the log, it must hold them back, not deliver them.
+        var source = (ChangeLogSource)host.Host.Services.GetRequiredService<IChangeSource>();
+        await ChangeStreamExtensions.WaitUntilAsync(() => source.PendingCount >= 2, because: "the reader reads the later rows");
         host.Changes.Reader.TryRead(out var early).Should().BeFalse($"position order must wait for the running transaction, got {early}");
 
         await slowTx.CommitAsync();

@@ -30,6 +30,9 @@ internal sealed class ChangeLogSource(
 
     public Task CaughtUp => _caughtUp.Task;
 
+    /// <summary>Changes read from the log and held back until the positions below them settle (for tests and diagnostics).</summary>
+    internal int PendingCount => _reader.PendingCount;
+
     /// <summary>The log reader's starting point is fixed before anyone is told changes flow.</summary>
     public Task OnListeningAsync(CancellationToken cancellationToken) => _reader.EnsureStartedAsync(connections.Side, cancellationToken);
 
