@@ -27,18 +27,27 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
     private string ConnectionStringFor(string role) =>
         new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role }.ConnectionString;
 
-    private async Task<string> CreateEnabledTableAsync(bool lossless = false)
+    /// <summary>What the app role needs in live mode when it does not own PgNotify's objects (docs/security.md).</summary>
+    private static readonly string[] LiveGrants =
+    [
+        "GRANT USAGE ON SCHEMA pgnotify TO @R",
+        "GRANT SELECT ON pgnotify.large_payload TO @R",
+        "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R",
+    ];
+
+    /// <summary>A new table, enabled by the owner on a channel of its own, as an operator would with sql/enable_table.sql.</summary>
+    private async Task<(string Table, string Channel)> CreateEnabledTableAsync(bool lossless = false)
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        return table;
+        var channel = PostgresFixture.NewName("ch");
+        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2, '{}', $3)", table, channel, lossless);
+        return (table, channel);
     }
 
     [Fact]
     public async Task OversizedRow_RoleCannotReadLargePayload_CostsThatChangeAsAGapAndDeliveryContinues()
     {
-        var table = await CreateEnabledTableAsync();
-        var channel = PostgresFixture.NewName("ch");
-        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
+        var (table, channel) = await CreateEnabledTableAsync();
         var role = await CreateAppRoleAsync();
         await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o => o.InstallTriggers = false);
 
@@ -60,13 +69,8 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
     [Fact]
     public async Task LiveMode_WithTheDocumentedGrants_IsHealthyAndOversizedRowsArriveWhole()
     {
-        var table = await CreateEnabledTableAsync();
-        var channel = PostgresFixture.NewName("ch");
-        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
-        var role = await CreateAppRoleAsync(
-            "GRANT USAGE ON SCHEMA pgnotify TO @R",
-            "GRANT SELECT ON pgnotify.large_payload TO @R",
-            "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R");
+        var (table, channel) = await CreateEnabledTableAsync();
+        var role = await CreateAppRoleAsync(LiveGrants);
         await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o => o.InstallTriggers = false);
 
         var healthNow = await host.HealthAsync();
@@ -80,9 +84,7 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
     [Fact]
     public async Task LosslessMode_WithTheDocumentedGrants_IsHealthyAndDelivers()
     {
-        var table = await CreateEnabledTableAsync();
-        var channel = PostgresFixture.NewName("ch");
-        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2, '{}', true)", table, channel);
+        var (table, channel) = await CreateEnabledTableAsync(lossless: true);
         var role = await CreateAppRoleAsync(
             "GRANT USAGE ON SCHEMA pgnotify TO @R",
             "GRANT SELECT ON pgnotify.large_payload, pgnotify.change_log, pgnotify.change_log_state TO @R",
@@ -102,13 +104,8 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
     [Fact]
     public async Task Startup_LosslessWithoutRightsOnTheLog_WarnsWithTheGrantAndHealthSaysHowToFixIt()
     {
-        var table = await CreateEnabledTableAsync();
-        var channel = PostgresFixture.NewName("ch");
-        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2, '{}', true)", table, channel);
-        var role = await CreateAppRoleAsync(
-            "GRANT USAGE ON SCHEMA pgnotify TO @R",
-            "GRANT SELECT ON pgnotify.large_payload TO @R",
-            "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R");
+        var (table, channel) = await CreateEnabledTableAsync(lossless: true);
+        var role = await CreateAppRoleAsync(LiveGrants);
         await using var host = await CoreHost.StartAsync(ConnectionStringFor(role), channel, [table], o =>
         {
             o.InstallTriggers = false;
@@ -131,9 +128,7 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
     [Fact]
     public async Task Startup_MistypedTable_WarnsNamingTheFixAndHealthIsDegraded_UntilFixedAndReconnected()
     {
-        var table = await CreateEnabledTableAsync();
-        var channel = PostgresFixture.NewName("ch");
-        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
+        var (table, channel) = await CreateEnabledTableAsync();
         var mistyped = table.ToUpperInvariant();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [mistyped], o => o.InstallTriggers = false);
 
@@ -152,7 +147,7 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
     [Fact]
     public async Task Startup_TableEnabledOnAnotherChannel_WarnsAndHealthIsDegraded()
     {
-        var table = await CreateEnabledTableAsync();
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
         var channel = PostgresFixture.NewName("ch");
         await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, 'elsewhere')", table);
         await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [table], o => o.InstallTriggers = false);
@@ -165,13 +160,8 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
     [Fact]
     public async Task Maintenance_RoleWithoutDeleteRights_SaysSoOnceAndNeverWarns()
     {
-        var table = await CreateEnabledTableAsync();
-        var channel = PostgresFixture.NewName("ch");
-        await db.ExecuteAsync("SELECT pgnotify.enable_table('public', $1, $2)", table, channel);
-        var role = await CreateAppRoleAsync(
-            "GRANT USAGE ON SCHEMA pgnotify TO @R",
-            "GRANT SELECT ON pgnotify.large_payload TO @R",
-            "GRANT EXECUTE ON FUNCTION pgnotify.enabled_tables() TO @R");
+        var (table, channel) = await CreateEnabledTableAsync();
+        var role = await CreateAppRoleAsync(LiveGrants);
         await using var host = await CoreHost.StartAsync(
             ConnectionStringFor(role), channel, [table], o => { o.InstallTriggers = false; o.MaintenanceInterval = TimeSpan.FromMilliseconds(50); });
 
