@@ -144,15 +144,17 @@ export function waitForState(page, state, timeout = 30_000) {
 }
 
 /**
- * nginx (Debian's, as root) in front of `upstreamPort`, from samples/nginx/pgnotify.conf with only its upstream
- * address and `listen` changed, listening on `port`; its pid, logs and temp files live in a temp folder.
+ * nginx (Debian's, as root) in front of `upstreamPort` (or every port of `upstreamPorts`, spread round-robin), from
+ * samples/nginx/pgnotify.conf with only its upstream addresses and `listen` changed, listening on `port`; its pid,
+ * logs and temp files live in a temp folder. `workerConnections` must cover two connections per proxied socket.
  */
-export async function startNginx({ port, upstreamPort }) {
+export async function startNginx({ port, upstreamPort, upstreamPorts = [upstreamPort], workerConnections = 256 }) {
   const template = await readFile(path.join(ROOT, 'samples/nginx/pgnotify.conf'), 'utf8');
+  const servers = upstreamPorts.map((p) => `server 127.0.0.1:${p};`).join('\n    ');
   const site = template
-    .replace(/server 127\.0\.0\.1:5080;/, `server 127.0.0.1:${upstreamPort};`)
+    .replace(/server 127\.0\.0\.1:5080;/, servers)
     .replace(/listen 80;/, `listen 127.0.0.1:${port};`);
-  if (!site.includes(`127.0.0.1:${upstreamPort};`) || !site.includes(`listen 127.0.0.1:${port};`)) {
+  if (!site.includes(`127.0.0.1:${upstreamPorts[0]};`) || !site.includes(`listen 127.0.0.1:${port};`)) {
     throw new Error('samples/nginx/pgnotify.conf no longer has `server 127.0.0.1:5080;` and `listen 80;` to adapt');
   }
 
@@ -163,7 +165,7 @@ export async function startNginx({ port, upstreamPort }) {
     'worker_processes 1;',
     `pid ${dir}/nginx.pid;`,
     `error_log ${dir}/error.log info;`,
-    'events { worker_connections 256; }',
+    `events { worker_connections ${workerConnections}; }`,
     'http {',
     `  access_log ${dir}/access.log;`,
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`),
