@@ -22,8 +22,8 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
 
             var gap = await host.Changes.NextEventAsync();
             gap.Should().BeOfType<PgChangeGap>().Which.Reason.Should().Be(PgChangeGapReason.ListenerReconnected);
-            host.Listener.State.Should().Be(PgListenerState.Listening);
-            host.Listener.ReconnectCount.Should().Be(round);
+            host.Status.State.Should().Be(PgListenerState.Listening);
+            host.Status.ReconnectCount.Should().Be(round);
 
             await db.ExecuteAsync($"INSERT INTO {t} VALUES ($1, 'after')", 100 + round);
             (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("id").GetInt32().Should().Be(100 + round);
@@ -64,7 +64,7 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
         var table = await db.CreateTableAsync();
         var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         var reader = host.Feed.Subscribe("completion");
-        var listener = host.Listener;
+        var listener = host.Status;
 
         var started = DateTime.UtcNow;
         await host.DisposeAsync();

@@ -23,11 +23,11 @@ public sealed class ServerRestartTests(PostgresFixture db) : IClassFixture<Postg
         await db.Server.StopAsync();
         try
         {
-            await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.State == PgListenerState.Reconnecting, because: "the listener notices the server is gone");
+            await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.State == PgListenerState.Reconnecting, because: "the listener notices the server is gone");
             // Let it fail a few times against a server that is down, so the backoff path really runs.
-            await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.LastError is not null);
+            await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.LastError is not null);
             await Task.Delay(TimeSpan.FromSeconds(2));
-            host.Listener.State.Should().Be(PgListenerState.Reconnecting);
+            host.Status.State.Should().Be(PgListenerState.Reconnecting);
         }
         finally
         {

@@ -54,7 +54,10 @@ public sealed class CoreHost : IAsyncDisposable
 
     public LogCapture Logs { get; }
 
-    public PgNotifyListener Listener => Host.Services.GetRequiredService<PgNotifyListener>();
+    public IPgNotifyStatus Status => Host.Services.GetRequiredService<IPgNotifyStatus>();
+
+    /// <summary>PgNotify's loop supervisor, for tests that inject a fault into a loop's turn.</summary>
+    internal PgNotify.Internal.LoopSupervisor Supervisor => Host.Services.GetRequiredService<PgNotify.Internal.LoopSupervisor>();
 
     public static async Task<CoreHost> StartAsync(
         string connectionString, string channel, IEnumerable<string> tables, Action<PgNotifyOptions>? configure = null, bool waitUntilListening = true)
@@ -75,7 +78,7 @@ public sealed class CoreHost : IAsyncDisposable
         if (waitUntilListening)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await host.Services.GetRequiredService<PgNotifyListener>().WaitUntilListeningAsync(timeout.Token);
+            await host.Services.GetRequiredService<IPgNotifyStatus>().WaitUntilListeningAsync(timeout.Token);
         }
 
         return new CoreHost(host, changes, logs);

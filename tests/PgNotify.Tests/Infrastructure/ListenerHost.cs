@@ -15,7 +15,7 @@ public sealed class ListenerHost : IAsyncDisposable
 
     public IHost Host { get; }
 
-    public PgNotifyListener Listener => Host.Services.GetRequiredService<PgNotifyListener>();
+    public IPgNotifyStatus Status => Host.Services.GetRequiredService<IPgNotifyStatus>();
 
     public PgNotifyOptions Options => Host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PgNotifyOptions>>().Value;
 
@@ -38,7 +38,7 @@ public sealed class ListenerHost : IAsyncDisposable
         var changes = host.Services.GetRequiredService<IPgChangeFeed>().Subscribe("test");
         await host.StartAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await host.Services.GetRequiredService<PgNotifyListener>().WaitUntilListeningAsync(timeout.Token);
+        await host.Services.GetRequiredService<IPgNotifyStatus>().WaitUntilListeningAsync(timeout.Token);
         return new ListenerHost(host, changes);
     }
 

@@ -89,7 +89,7 @@ public sealed class ChangeLogOrderingTests(PostgresFixture db) : IClassFixture<P
 
         await db.TerminateListenersAsync();
         await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'during the gap' FROM generate_series(1, 100) g");
-        await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.ReconnectCount >= 1);
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.ReconnectCount >= 1);
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (101, 'after')");
 
         var ids = new List<int>();

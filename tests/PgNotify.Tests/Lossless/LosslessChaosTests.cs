@@ -79,7 +79,7 @@ public sealed class LosslessChaosTests(PostgresFixture db, ITestOutputHelper out
         while (kills < 20)
         {
             // Short runs (PGNOTIFY_CHAOS_TRANSACTIONS) finish writing first: the remaining kills still test catch-up.
-            await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.State == PgListenerState.Listening, TimeSpan.FromSeconds(30));
+            await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.State == PgListenerState.Listening, TimeSpan.FromSeconds(30));
             if (await TryTerminateListenerAsync())
             {
                 kills++;
@@ -101,7 +101,7 @@ public sealed class LosslessChaosTests(PostgresFixture db, ITestOutputHelper out
         }
 
         var expectedChanges = rows.Count + rows.Values.Sum();
-        output.WriteLine($"{rows.Count} rows, {rows.Values.Sum()} updates, {expectedChanges} changes; {kills} kills; listener reconnects {host.Listener.ReconnectCount}");
+        output.WriteLine($"{rows.Count} rows, {rows.Values.Sum()} updates, {expectedChanges} changes; {kills} kills; listener reconnects {host.Status.ReconnectCount}");
         expectedChanges.Should().BeGreaterThanOrEqualTo(total, "every transaction made one change (a retried update may have made two)");
 
         var logged = new List<long>();
@@ -125,7 +125,7 @@ public sealed class LosslessChaosTests(PostgresFixture db, ITestOutputHelper out
             catch (TimeoutException)
             {
                 var missing = logged.Except(receiver.Positions).ToList();
-                throw new TimeoutException($"socket {index} received {receiver.Count} of {expectedChanges} changes (log has {logged.Count}); missing {missing.Count}: {string.Join(",", missing.Take(30))}; last {receiver.LastPosition}; listener delivered through {host.Listener.DeliveredPosition}");
+                throw new TimeoutException($"socket {index} received {receiver.Count} of {expectedChanges} changes (log has {logged.Count}); missing {missing.Count}: {string.Join(",", missing.Take(30))}; last {receiver.LastPosition}; listener delivered through {host.Status.DeliveredPosition}");
             }
 
             await Task.Delay(500); // nothing more may arrive: check for extras below

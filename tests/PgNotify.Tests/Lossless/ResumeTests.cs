@@ -135,7 +135,7 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
         await slow.ReceiveTypeAsync("subscribed");
 
         await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'x' FROM generate_series(1, 40) g");
-        await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.DeliveredPosition >= start + 40);
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.DeliveredPosition >= start + 40);
 
         await using var resumed = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={start}"));
         await resumed.ReceiveTypeAsync("subscribed");
