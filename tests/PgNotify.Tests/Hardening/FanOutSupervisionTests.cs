@@ -108,14 +108,11 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
     [Fact]
     public async Task FanOutLoopThatDies_IsReportedAndRestarts_AndDeliveryResumes()
     {
-        var table = await db.CreateTableAsync();
-        var t = PostgresFixture.Quote(table);
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
-        var lifetime = host.App.Services.GetRequiredService<IHostApplicationLifetime>();
-        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
-        var supervisor = host.App.Services.GetRequiredService<FanOutSupervisor>();
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await socket.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db);
+        var (t, socket, services) = (scenario.QuotedTable, scenario.Socket, scenario.Host.App.Services);
+        var lifetime = services.GetRequiredService<IHostApplicationLifetime>();
+        var router = services.GetRequiredService<PgChangeRouter>();
+        var supervisor = services.GetRequiredService<FanOutSupervisor>();
 
         var fail = 1;
         router.BeforeBatch = () =>
@@ -146,15 +143,10 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
     [Fact]
     public async Task FanOutLoopThatKeepsDying_TurnsHealthUnhealthy_UntilItRunsAgain()
     {
-        var table = await db.CreateTableAsync();
-        var t = PostgresFixture.Quote(table);
-        await using var host = await WebHost.StartAsync(
-            db.ConnectionString, PostgresFixture.NewName("ch"), [table], configureBuilder: b => b.Services.AddHealthChecks().AddPgNotify());
-        var health = host.App.Services.GetRequiredService<HealthCheckService>();
-        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
-        var supervisor = host.App.Services.GetRequiredService<FanOutSupervisor>();
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await socket.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db, configureBuilder: b => b.Services.AddHealthChecks().AddPgNotify());
+        var (t, socket, services) = (scenario.QuotedTable, scenario.Socket, scenario.Host.App.Services);
+        var health = services.GetRequiredService<HealthCheckService>();
+        var router = services.GetRequiredService<PgChangeRouter>();
         (await health.CheckHealthAsync()).Status.Should().Be(HealthStatus.Healthy);
 
         var failing = 1;

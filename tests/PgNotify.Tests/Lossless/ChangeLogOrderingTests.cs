@@ -8,8 +8,8 @@ namespace PgNotify.Tests.Lossless;
 /// <summary>The classic trap: a transaction that took a lower position commits after one with a higher position.</summary>
 public sealed class ChangeLogOrderingTests(PostgresFixture db) : IClassFixture<PostgresFixture>
 {
-    private Task<ListenerHost> StartAsync(string table) =>
-        ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = true);
+    private Task<CoreHost> StartAsync(string table) =>
+        CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = true);
 
     [Fact]
     public async Task LowerPositionCommittingLater_IsNotSkipped_AndEverythingArrivesInPositionOrder()
