@@ -70,14 +70,20 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
         }
     }
 
+    private TimeSpan? ReauthorizeInterval =>
+        options.AuthorizeSubscription is not null && options.ReauthorizeInterval > TimeSpan.Zero ? options.ReauthorizeInterval : null;
+
+    /// <summary>True when the socket has something to supervise: periodic re-authorization, or an authentication expiry.</summary>
+    public bool NeedsSupervision => ReauthorizeInterval is not null || authenticationExpires is not null;
+
     /// <summary>
     /// Runs until the socket ends: closes it at the authentication's expiry, and has <paramref name="requests"/>
     /// re-authorize its subscriptions periodically.
     /// </summary>
     public async Task SuperviseAsync(SocketRequests requests, CancellationToken cancellationToken)
     {
-        var interval = options.AuthorizeSubscription is not null && options.ReauthorizeInterval > TimeSpan.Zero ? options.ReauthorizeInterval : (TimeSpan?)null;
-        if (interval is null && authenticationExpires is null)
+        var interval = ReauthorizeInterval;
+        if (!NeedsSupervision)
         {
             return;
         }

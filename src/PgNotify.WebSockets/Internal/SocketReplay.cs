@@ -9,14 +9,24 @@ namespace PgNotify.WebSockets.Internal;
 /// </summary>
 internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeSource source, SocketAuthorization authorization, PgChangeWebSocketOptions options, TimeProvider time)
 {
-    private readonly ReplayBuffer _buffer = new(options.SendQueueCapacity * 10, options.SendQueueMaxBytes * 10L);
+    /// <summary>Made at the first resume: most sockets never resume, and an idle socket should hold as little as possible.</summary>
+    private ReplayBuffer? _buffer;
 
-    /// <summary>From now on, live changes wait until <see cref="End"/>.</summary>
-    public void Begin() => _buffer.Begin();
+    /// <summary>From now on, live changes wait until <see cref="End"/>. Called on the request handling only.</summary>
+    public void Begin()
+    {
+        if (_buffer is not { } buffer)
+        {
+            buffer = new ReplayBuffer(options.SendQueueCapacity * 10, options.SendQueueMaxBytes * 10L);
+            Volatile.Write(ref _buffer, buffer); // published whole to the fan-out thread's TryHold
+        }
+
+        buffer.Begin();
+    }
 
     /// <summary>Holds a live change while a replay runs.</summary>
     /// <returns>False when no replay runs: the caller queues the change itself.</returns>
-    public bool TryHold(byte[] frame, PgChange change) => _buffer.TryHold(frame, change);
+    public bool TryHold(byte[] frame, PgChange change) => Volatile.Read(ref _buffer) is { } buffer && buffer.TryHold(frame, change);
 
     /// <summary>
     /// Sends what the client missed after <paramref name="after"/> from the change log, then the live changes that
@@ -73,7 +83,19 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
     /// </summary>
     public void End(long through, bool dropBuffered, IReadOnlyCollection<Subscription> resumed)
     {
-        var overflow = _buffer.End(held =>
+        var overflow = _buffer is { } buffer ? buffer.End(Release) : ReleaseNothing();
+        if (overflow)
+        {
+            session.EnqueueResync(Protocol.ResyncReasons.SlowConsumer, null);
+        }
+
+        bool ReleaseNothing()
+        {
+            Release([]);
+            return false;
+        }
+
+        void Release(IReadOnlyList<(byte[] Frame, PgChange Change)> held)
         {
             // From now on the router may still bring changes the replay sent (it can lag behind the log reader):
             // the resumed tables skip everything through `through`. Other tables of the socket are not affected.
@@ -94,11 +116,6 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
                     }
                 }
             }
-        });
-
-        if (overflow)
-        {
-            session.EnqueueResync(Protocol.ResyncReasons.SlowConsumer, null);
         }
     }
 }

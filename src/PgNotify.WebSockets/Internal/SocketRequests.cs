@@ -18,21 +18,25 @@ internal sealed class SocketRequests(
     ILogger logger)
 {
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private SemaphoreSlim? _gate;
 
     public int Count => _subscriptions.Count;
+
+    /// <summary>Made at the first request (or re-authorization): a socket that never sends one holds none.</summary>
+    private SemaphoreSlim Gate => LazyInitializer.EnsureInitialized(ref _gate, static () => new SemaphoreSlim(1, 1));
 
     /// <summary>Handles one request message, after any request or re-authorization in progress.</summary>
     public async Task HandleAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var gate = Gate;
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await HandleMessageAsync(message, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            _gate.Release();
+            gate.Release();
         }
     }
 
@@ -220,7 +224,8 @@ internal sealed class SocketRequests(
         }
 
         // Requests wait meanwhile: the subscriptions are the receive loop's, and only one side changes them at a time.
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var gate = Gate;
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var revoked = new List<PgTableName>();
@@ -241,7 +246,7 @@ internal sealed class SocketRequests(
         }
         finally
         {
-            _gate.Release();
+            gate.Release();
         }
     }
 }

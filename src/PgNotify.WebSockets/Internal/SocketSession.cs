@@ -26,7 +26,7 @@ internal sealed partial class SocketSession
     private readonly CancellationTokenSource _aborted = new();
     private readonly Outbox _outbox;
     private readonly MessageReceiver _receiver;
-    private readonly RequestRateLimit _requestRate;
+    private RequestRateLimit? _requestRate; // made at the first request: an idle socket holds no rate limiter
     private readonly SocketAuthorization _authorization;
     private readonly SocketReplay _replay;
     private readonly SocketRequests _requests;
@@ -52,7 +52,6 @@ internal sealed partial class SocketSession
         _logger = logger;
         _receiver = new MessageReceiver(socket, options.MaxMessageBytes, time);
         _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
-        _requestRate = new RequestRateLimit(options.MaxMessagesPerSecond);
         _authorization = new SocketAuthorization(this, options, time, logger, authenticationExpires);
         _replay = new SocketReplay(this, _outbox, source, _authorization, options, time);
         _requests = new SocketRequests(this, router, source, _authorization, _replay, options, metrics, logger);
@@ -67,20 +66,39 @@ internal sealed partial class SocketSession
     /// <summary>Runs the socket until either side closes it. Never throws for client misbehaviour.</summary>
     public async Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _aborted.Token);
-        _outbox.WriterToken = linked.Token;
-        using var authorizationStop = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
+        // One token ends the socket's reads and writes: the request's abort cancels it through a registration (not a
+        // linked token source, which an idle socket would hold on top), and so does the writer when it fails.
+        var token = _aborted.Token;
+        var requestRegistration = requestAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _aborted);
+        _outbox.WriterToken = token;
+
+        // Re-authorization runs only where there is something to supervise; it is stopped before the subscriptions are
+        // cleared, without stopping the writes.
+        var authorizationStop = _authorization.NeedsSupervision ? CancellationTokenSource.CreateLinkedTokenSource(token) : null;
         var authorization = Task.CompletedTask;
         try
         {
             EnqueueControl(Frames.Welcome(_source.Lossless), Protocol.FrameTypes.Welcome);
             if (initialTables.Count > 0 || initialSince is not null)
             {
-                await _requests.SubscribeInitialAsync(initialTables, initialSince, linked.Token).ConfigureAwait(false);
+                await _requests.SubscribeInitialAsync(initialTables, initialSince, token).ConfigureAwait(false);
             }
 
-            authorization = _authorization.SuperviseAsync(_requests, authorizationStop.Token);
-            await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
+            if (authorizationStop is not null)
+            {
+                authorization = _authorization.SuperviseAsync(_requests, authorizationStop.Token);
+            }
+
+            // The receive loop. An idle socket waits in WaitAsync, inside this method's frame only.
+            while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+            {
+                var peek = await _receiver.WaitAsync(token).ConfigureAwait(false);
+                var message = await _receiver.ReadAsync(peek, token).ConfigureAwait(false);
+                if (!await HandleReceivedAsync(message, token).ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
         {
@@ -95,8 +113,13 @@ internal sealed partial class SocketSession
         finally
         {
             // The re-authorization task touches the subscriptions: it ends before they are cleared.
-            await authorizationStop.CancelAsync().ConfigureAwait(false);
-            await authorization.ConfigureAwait(false);
+            if (authorizationStop is not null)
+            {
+                await authorizationStop.CancelAsync().ConfigureAwait(false);
+                await authorization.ConfigureAwait(false);
+                authorizationStop.Dispose();
+            }
+
             _requests.Clear();
             _outbox.Complete();
             var drained = _outbox.WhenWrittenAsync();
@@ -116,8 +139,9 @@ internal sealed partial class SocketSession
             }
 
             await drained.ConfigureAwait(false);
+            await requestRegistration.DisposeAsync().ConfigureAwait(false); // a request abort in flight ends first
             _aborted.Dispose();
-            _requestRate.Dispose();
+            _requestRate?.Dispose();
         }
     }
 
@@ -161,50 +185,50 @@ internal sealed partial class SocketSession
     /// <summary>Queues a control frame (welcome, answers, errors) ahead of change frames.</summary>
     public void EnqueueControl(byte[]? frame, string type) => _outbox.EnqueueControl(frame, type);
 
-    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    /// <summary>Handles one received message.</summary>
+    /// <returns>False when the receive loop ends (the client closed, or sent too much).</returns>
+    private async Task<bool> HandleReceivedAsync(Received message, CancellationToken cancellationToken)
     {
-        while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+        if (message.Kind == ReceivedKind.Closed)
         {
-            var message = await _receiver.ReceiveAsync(cancellationToken).ConfigureAwait(false);
-            if (message.Kind == ReceivedKind.Closed)
+            // Answer the client's close (echoing its code) unless we started the close ourselves.
+            RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
+            return false;
+        }
+
+        try
+        {
+            if (message.Kind == ReceivedKind.TooBig)
             {
-                // Answer the client's close (echoing its code) unless we started the close ourselves.
-                RequestClose(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, string.Empty);
-                return;
+                Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
+                RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
+                await _receiver.DrainUntilClosedAsync(message.Buffer!, cancellationToken).ConfigureAwait(false);
+                return false;
             }
 
-            try
+            if (_outbox.Closing || !TakeToken())
             {
-                if (message.Kind == ReceivedKind.TooBig)
-                {
-                    Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
-                    RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
-                    await _receiver.DrainUntilClosedAsync(message.Buffer!, cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-
-                if (_outbox.Closing || !TakeToken())
-                {
-                    continue; // closing: requests are no longer answered
-                }
-
-                if (message.Type == WebSocketMessageType.Binary)
-                {
-                    EnqueueError(RequestId.None, Protocol.ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
-                    continue;
-                }
-
-                await _requests.HandleAsync(message.Buffer.AsMemory(0, message.Length), cancellationToken).ConfigureAwait(false);
+                return true; // closing: requests are no longer answered
             }
-            finally
+
+            if (message.Type == WebSocketMessageType.Binary)
             {
-                ArrayPool<byte>.Shared.Return(message.Buffer!);
+                EnqueueError(RequestId.None, Protocol.ErrorCodes.UnsupportedData, "Binary frames are not supported: send JSON text frames.");
+                return true;
             }
+
+            await _requests.HandleAsync(message.Buffer.AsMemory(0, message.Length), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(message.Buffer!);
         }
     }
 
     private bool TakeToken()
     {
+        _requestRate ??= new RequestRateLimit(_options.MaxMessagesPerSecond);
         var verdict = _requestRate.Take();
         if (verdict == RequestRateVerdict.Allowed)
         {
