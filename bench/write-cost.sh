@@ -24,7 +24,7 @@ printf '%s\n' "mode       | transactions/s | µs per write (mean latency)"
 printf '%s\n' "---------- | -------------- | ---------------------------"
 for mode in plain live lossless; do
   echo "INSERT INTO t_$mode (user_id, body) VALUES (42, repeat('x', 100));" >"$WORK/$mode.sql"
-  out="$("$BIN/pgbench" -h 127.0.0.1 -p 54329 -U postgres -n -c "$CLIENTS" -j 2 -T "$SECONDS_PER_MODE" -f "$WORK/$mode.sql" "$DB" 2>/dev/null)"
+  out="$("$BIN/pgbench" -h 127.0.0.1 -p "${PGNOTIFY_PG_PORT:-54329}" -U postgres -n -c "$CLIENTS" -j 2 -T "$SECONDS_PER_MODE" -f "$WORK/$mode.sql" "$DB" 2>/dev/null)"
   tps="$(printf '%s' "$out" | grep -oE 'tps = [0-9.]+' | head -n 1 | grep -oE '[0-9.]+')"
   latency="$(printf '%s' "$out" | grep -oE 'latency average = [0-9.]+ ms' | grep -oE '[0-9.]+')"
   printf '%-10s | %14.0f | %s\n' "$mode" "$tps" "$(awk -v l="$latency" 'BEGIN { printf "%.0f", l * 1000 }')"

@@ -1,6 +1,6 @@
 namespace PgNotify;
 
-/// <summary>The state of the <see cref="PgNotifyListener"/>'s connection.</summary>
+/// <summary>The state of the listener's connection.</summary>
 public enum PgListenerState
 {
     /// <summary>Not started, or stopped with the host.</summary>

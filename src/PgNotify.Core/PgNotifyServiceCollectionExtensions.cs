@@ -11,7 +11,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class PgNotifyServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the PgNotify listener as a hosted service, <see cref="IPgChangeFeed"/> for in-process consumers, and
+    /// Adds the PgNotify listener as a hosted service, <see cref="IPgNotifyStatus"/> (its state),
+    /// <see cref="IPgChangeFeed"/> and <see cref="IPgChangeLogFeed"/> for in-process consumers, and
     /// <see cref="PgNotifyInstaller"/>. Options bind from the <c>PgNotify</c> configuration section, then
     /// <paramref name="configure"/> runs; they are validated when the host starts. Calling it again only applies
     /// <paramref name="configure"/>. ASP.NET Core apps call <c>AddPgNotify</c> from PgNotify.WebSockets instead,
@@ -68,17 +69,7 @@ public static class PgNotifyServiceCollectionExtensions
             : sp.GetRequiredService<NotificationSource>());
         services.TryAddSingleton<ListenerConnection>();
         services.TryAddSingleton<IPgNotifyStatus, ListenerStatus>();
-        services.TryAddSingleton(sp => new PgNotifyListener(
-            sp.GetRequiredService<IOptions<PgNotifyOptions>>(),
-            sp.GetRequiredService<ListenerConnection>(),
-            sp.GetRequiredService<ListenerSetup>(),
-            sp.GetRequiredService<NotificationInbox>(),
-            sp.GetRequiredService<IChangeSource>(),
-            sp.GetRequiredService<LoopSupervisor>(),
-            sp.GetRequiredService<PgChangeFeed>(),
-            sp.GetRequiredService<IPgNotifyStatus>(),
-            sp.GetRequiredService<PgNotifyMetrics>(),
-            sp.GetRequiredService<ILogger<PgNotifyListener>>()));
+        services.TryAddSingleton<PgNotifyListener>();
         services.AddHostedService(sp => sp.GetRequiredService<PgNotifyListener>());
         services.AddHostedService<PgNotifyMaintenance>();
         services.TryAddSingleton<IPgChangeLogFeed, PgChangeLogFeed>();

@@ -47,7 +47,8 @@ public static class PgChangeWebSocketServiceCollectionExtensions
         services.TryAddSingleton<ChangeSource>();
         services.TryAddSingleton<PgChangeRouter>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<PgChangeRouter>());
-        services.AddSingleton<IPgNotifyLoopStatus>(sp => new FanOutLoopStatus(sp.GetRequiredService<PgChangeRouter>()));
+        services.TryAddSingleton<FanOutSupervisor>();
+        services.AddSingleton<IPgNotifyLoopStatus>(sp => sp.GetRequiredService<FanOutSupervisor>());
         services.TryAddSingleton<PgChangeWebSocketHandler>();
         return services;
     }

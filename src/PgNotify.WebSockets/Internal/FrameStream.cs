@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http;
 
 namespace PgNotify.WebSockets.Internal;
 
@@ -26,11 +28,29 @@ internal sealed class FrameStream : Stream
 
     public FrameStream(Stream inner) => _inner = inner;
 
+    private HttpContext? _connection;
+    private WebSocket? _socket;
+
     /// <summary>
-    /// Called when the stream is disposed. Disposing the server's upgraded stream does not end the connection (a
-    /// pending read stays pending), so the WebSocket's abort, e.g. after a keep-alive timeout, is passed on with this.
+    /// Disposing the server's upgraded stream does not end the connection (a pending read stays pending), so the
+    /// WebSocket's abort, e.g. after a keep-alive timeout, is passed on to <paramref name="context"/> when the stream is
+    /// disposed. Only an abort with no close frame sent ends the connection at once; after a close frame, including
+    /// one the runtime sent itself before aborting (1007 for invalid UTF-8), the connection ends gracefully with the
+    /// request, so the client reads that frame. (Two fields rather than a callback: less held per socket.)
     /// </summary>
-    public Action? Disposing { get; set; }
+    public void EndConnectionOnAbort(HttpContext context, WebSocket socket)
+    {
+        _connection = context;
+        _socket = socket;
+    }
+
+    private void OnDisposing()
+    {
+        if (_socket is { State: WebSocketState.Aborted } && !_closeWritten)
+        {
+            _connection?.Abort();
+        }
+    }
 
     /// <summary>True once the WebSocket has written its close frame: nothing may follow it.</summary>
     public bool CloseWritten => _closeWritten;
@@ -164,7 +184,7 @@ internal sealed class FrameStream : Stream
     {
         if (disposing)
         {
-            Disposing?.Invoke();
+            OnDisposing();
             _inner.Dispose();
         }
 
@@ -173,7 +193,7 @@ internal sealed class FrameStream : Stream
 
     public override async ValueTask DisposeAsync()
     {
-        Disposing?.Invoke();
+        OnDisposing();
         await _inner.DisposeAsync().ConfigureAwait(false);
         await base.DisposeAsync().ConfigureAwait(false);
     }

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Connections;
 
 namespace PgNotify.WebSockets.Internal;
 
-/// <summary>What <see cref="MessageReceiver.ReceiveAsync"/> got.</summary>
+/// <summary>What <see cref="MessageReceiver.ReadAsync"/> got.</summary>
 internal enum ReceivedKind
 {
     /// <summary>A whole message, in a rented buffer the caller returns to <see cref="ArrayPool{T}.Shared"/>.</summary>
@@ -28,10 +28,16 @@ internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, Tim
 {
     private const int InitialBuffer = 4096;
 
-    public async Task<Received> ReceiveAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the next message without holding a buffer, and without an async frame of ours: an idle socket costs
+    /// no receive buffer and no state machine. Pass the result to <see cref="ReadAsync"/>.
+    /// </summary>
+    public ValueTask<ValueWebSocketReceiveResult> WaitAsync(CancellationToken cancellationToken) =>
+        socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+
+    /// <summary>Reads the message that <see cref="WaitAsync"/> saw arrive.</summary>
+    public async ValueTask<Received> ReadAsync(ValueWebSocketReceiveResult peek, CancellationToken cancellationToken)
     {
-        // Wait for data without holding a buffer: an idle socket costs no receive buffer.
-        var peek = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
         if (peek.MessageType == WebSocketMessageType.Close)
         {
             return new Received(ReceivedKind.Closed, peek.MessageType, null, 0);

@@ -15,8 +15,8 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
     /// <summary>At most this many bytes of frames in one write.</summary>
     private const int MaxBatchBytes = 64 * 1024;
 
-    private readonly List<Outbound> _batch = [];
-    private readonly List<byte[]> _batchFrames = [];
+    /// <summary>Rented while this writer holds the writer role (see <see cref="WriteBatch"/>), null otherwise.</summary>
+    private WriteBatch? _held;
     private long _lastSlowConsumerResync;
     private int _resyncWakeSet;
     private int _writing;
@@ -60,6 +60,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
         {
             while (true)
             {
+                _held ??= WriteBatch.Rent();
                 var close = false;
                 var bytes = 0;
                 while (outbox.TryDequeue(out var item))
@@ -72,7 +73,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
                     }
 
                     var frame = item.Frame ?? outbox.TakeResyncFrame();
-                    _batch.Add(item with { Frame = frame });
+                    Held.Items.Add(item with { Frame = frame });
                     bytes += frame.Length;
                     if (!sink.WritesBatches || bytes >= MaxBatchBytes)
                     {
@@ -80,15 +81,15 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
                     }
                 }
 
-                if (_batch.Count == 0 && !close && SlowConsumerResyncDue())
+                if (Held.Items.Count == 0 && !close && SlowConsumerResyncDue())
                 {
                     // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss.
                     var missed = outbox.TakeMissed();
                     _lastSlowConsumerResync = time.GetTimestamp();
-                    _batch.Add(new Outbound(Frames.Resync(Protocol.ResyncReasons.SlowConsumer, missed), null, OutboundKind.Control, Protocol.FrameTypes.Resync));
+                    Held.Items.Add(new Outbound(Frames.Resync(Protocol.ResyncReasons.SlowConsumer, missed), null, OutboundKind.Control, Protocol.FrameTypes.Resync));
                 }
 
-                if (_batch.Count > 0)
+                if (Held.Items.Count > 0)
                 {
                     var write = WriteBatchAsync();
                     onCallersThread &= write.IsCompleted;
@@ -99,6 +100,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
                 if (close)
                 {
                     _done = true; // keeps the writer role for good: nothing is written after the close
+                    GiveBackBatch();
                     await sink.CloseAsync(outbox.CloseStatus, outbox.CloseDescription, Token).ConfigureAwait(false);
 
                     // The receive loop waits for the client's close, but not forever.
@@ -118,8 +120,10 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
                     continue;
                 }
 
-                // Let go of the writer role, then look again: a frame queued, or a held-back resync's wake-up that
-                // fired, while we still held the role found it taken and relies on us.
+                // Let go of the writer role (the batch first: the next holder rents its own), then look again: a frame
+                // queued, or a held-back resync's wake-up that fired, while we still held the role found it taken and
+                // relies on us.
+                GiveBackBatch();
                 Volatile.Write(ref _writing, 0);
                 if ((outbox.QueueIsEmpty() && !SlowConsumerResyncDue()) || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
                 {
@@ -144,9 +148,19 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
     private async Task StopAsync()
     {
         _done = true;
-        _batch.Clear();
-        _batchFrames.Clear();
+        GiveBackBatch();
         await aborted.CancelAsync().ConfigureAwait(false);
+    }
+
+    private WriteBatch Held => _held!;
+
+    private void GiveBackBatch()
+    {
+        if (_held is { } batch)
+        {
+            _held = null;
+            WriteBatch.Return(batch);
+        }
     }
 
     /// <summary>
@@ -197,15 +211,15 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
 
     private ValueTask WriteBatchAsync()
     {
-        foreach (var item in _batch)
+        foreach (var item in Held.Items)
         {
-            _batchFrames.Add(item.Frame!);
+            Held.Frames.Add(item.Frame!);
         }
 
-        var write = sink.WriteAsync(_batchFrames);
+        var write = sink.WriteAsync(Held.Frames);
         if (write.IsCompletedSuccessfully)
         {
-            _batchFrames.Clear();
+            Held.Frames.Clear();
             return ValueTask.CompletedTask;
         }
 
@@ -220,7 +234,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
         }
         finally
         {
-            _batchFrames.Clear();
+            Held.Frames.Clear();
         }
     }
 
@@ -228,7 +242,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
     {
         metrics.Written();
         var now = time.GetUtcNow();
-        foreach (var item in _batch)
+        foreach (var item in Held.Items)
         {
             metrics.FrameSent(item.Kind == OutboundKind.Change ? Protocol.FrameTypes.Change : item.Type!, item.Frame!.Length);
             if (item.Timestamp is { } ts)
@@ -237,6 +251,6 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
             }
         }
 
-        _batch.Clear();
+        Held.Items.Clear();
     }
 }

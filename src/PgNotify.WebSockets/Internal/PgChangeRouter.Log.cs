@@ -4,7 +4,7 @@ namespace PgNotify.WebSockets.Internal;
 
 internal sealed partial class PgChangeRouter
 {
-    private static partial class Log
+    internal static partial class Log
     {
         [LoggerMessage(EventId = WebSocketEventIds.ClosingForShutdown, Level = LogLevel.Information, Message = "PgNotify is closing {Count} socket(s) with 1001: the server is shutting down.")]
         public static partial void ClosingForShutdown(ILogger logger, int count);

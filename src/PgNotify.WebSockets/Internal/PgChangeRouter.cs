@@ -34,14 +34,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
     private readonly HashSet<SocketSession> _toStart = [];
     private readonly CancellationTokenRegistration _stoppingRegistration;
     private long _routingPosition;
-    private readonly WebSocketMetrics _metrics;
-    private readonly TimeProvider _time;
-    private int _state;
-    private int _restarts;
-    private long _failedChanges;
-    private Exception? _lastFault;
-    private static readonly TimeSpan RestartInitialDelay = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan RestartMaxDelay = TimeSpan.FromSeconds(5);
+    private readonly FanOutSupervisor _supervisor;
 
     public PgChangeRouter(
         IPgChangeFeed feed,
@@ -49,13 +42,11 @@ internal sealed partial class PgChangeRouter : BackgroundService
         IOptions<PgNotifyOptions> notifyOptions,
         IOptions<PgChangeWebSocketOptions> options,
         IHostApplicationLifetime lifetime,
-        WebSocketMetrics metrics,
-        TimeProvider time,
+        FanOutSupervisor supervisor,
         ILogger<PgChangeRouter> logger)
     {
         _listener = listener;
-        _metrics = metrics;
-        _time = time;
+        _supervisor = supervisor;
         _logger = logger;
         Lossless = notifyOptions.Value.LosslessDelivery;
         var exposed = options.Value.ExposedTables.Count > 0 ? options.Value.ExposedTables : notifyOptions.Value.Tables;
@@ -125,18 +116,6 @@ internal sealed partial class PgChangeRouter : BackgroundService
         }
     }
 
-    /// <summary>The state of the fan-out loop, for the health check: anything but Running means changes are not being routed.</summary>
-    public PgRouterState State => (PgRouterState)Volatile.Read(ref _state);
-
-    /// <summary>How often the fan-out loop died and was restarted since the app started.</summary>
-    public int RestartCount => Volatile.Read(ref _restarts);
-
-    /// <summary>How many changes (or gaps) failed to route because of an unexpected exception since the app started.</summary>
-    public long FailedChangeCount => Interlocked.Read(ref _failedChanges);
-
-    /// <summary>The exception that last ended the fan-out loop, if it ever died.</summary>
-    public Exception? LastFault => Volatile.Read(ref _lastFault);
-
     /// <summary>Test seam: runs before each event is routed, inside the per-event error handling.</summary>
     internal Action<PgChangeEvent>? BeforeRoute { get; set; }
 
@@ -147,49 +126,17 @@ internal sealed partial class PgChangeRouter : BackgroundService
     internal Action? BeforeBatch { get; set; }
 
     /// <summary>
-    /// Supervises the fan-out loop: an exception that escapes it (a bug; bad data is handled per change inside it) is
-    /// logged, counted, reported through <see cref="State"/>, every socket is told to resync (the change in hand may be
-    /// lost), and the loop starts again after a short delay. Only the app's shutdown ends it.
+    /// Runs the fan-out loop under its <see cref="FanOutSupervisor"/>: a loop that dies restarts, and meanwhile every
+    /// socket is told to resync (the change in hand may be lost).
     /// </summary>
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => _supervisor.RunAsync(RouteLoopAsync, ResyncAllAfterFault, stoppingToken);
+
+    private void ResyncAllAfterFault()
     {
-        var delay = RestartInitialDelay;
-        while (!stoppingToken.IsCancellationRequested)
+        _toStart.Clear();
+        foreach (var session in _sessions.Keys)
         {
-            Volatile.Write(ref _state, (int)PgRouterState.Running);
-            try
-            {
-                await RouteLoopAsync(stoppingToken).ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                Volatile.Write(ref _state, (int)PgRouterState.Restarting);
-                Volatile.Write(ref _lastFault, ex);
-                var restarts = Interlocked.Increment(ref _restarts);
-                _metrics.RouterRestarted();
-                Log.RouterFaulted(_logger, restarts, delay, ex);
-                _toStart.Clear();
-                foreach (var session in _sessions.Keys)
-                {
-                    session.EnqueueResync(Protocol.ResyncReasons.ServerError, null);
-                }
-            }
-
-            try
-            {
-                await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, RestartMaxDelay.Ticks));
+            session.EnqueueResync(Protocol.ResyncReasons.ServerError, null);
         }
     }
 
@@ -225,8 +172,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
         }
         catch (Exception ex)
         {
-            Interlocked.Increment(ref _failedChanges);
-            _metrics.RouteFailed();
+            _supervisor.ChangeFailed();
             var table = item is PgChange change ? change.Table.ToString() : "(gap)";
             Log.RouteFailed(_logger, table, ex);
 
@@ -292,8 +238,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
             catch (Exception ex)
             {
                 // Deciding for one socket failed: that socket may have missed the change, the others go on.
-                Interlocked.Increment(ref _failedChanges);
-                _metrics.RouteFailed();
+                _supervisor.ChangeFailed();
                 Log.RouteToSocketFailed(_logger, change.Table.ToString(), route.Session.Id, ex);
                 route.Session.EnqueueResync(Protocol.ResyncReasons.ServerError, 1);
                 continue;

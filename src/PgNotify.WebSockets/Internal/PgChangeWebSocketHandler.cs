@@ -185,16 +185,7 @@ internal sealed partial class PgChangeWebSocketHandler
             KeepAliveInterval = _options.KeepAliveInterval,
             KeepAliveTimeout = _options.KeepAliveTimeout,
         });
-        frames.Disposing = () =>
-        {
-            // Only an abort with no close frame sent (keep-alive timeout, or the session giving up on a peer) ends the
-            // connection at once. After a close frame, including one the runtime sent itself before aborting (1007 for
-            // invalid UTF-8), the connection ends gracefully with the request, so the client reads that frame.
-            if (socket.State == WebSocketState.Aborted && !frames.CloseWritten)
-            {
-                context.Abort();
-            }
-        };
+        frames.EndConnectionOnAbort(context, socket);
         return (socket, frames);
     }
 

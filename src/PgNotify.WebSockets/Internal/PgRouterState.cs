@@ -1,6 +1,6 @@
 namespace PgNotify.WebSockets.Internal;
 
-/// <summary>The state of the WebSocket fan-out loop (<see cref="PgChangeRouter.State"/>), for health checks.</summary>
+/// <summary>The state of the WebSocket fan-out loop (<see cref="FanOutSupervisor.State"/>), for health checks.</summary>
 internal enum PgRouterState
 {
     /// <summary>Routing changes (also before the app started it).</summary>

@@ -9,7 +9,7 @@ public sealed class ChangeFeedTests(PostgresFixture db) : IClassFixture<Postgres
     public async Task SlowConsumer_DoesNotDelayAnother_AndIsToldHowManyItLost()
     {
         var table = await db.CreateTableAsync();
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         using var stalled = host.Feed.Subscribe("stalled", capacity: 10);
         using var fast = host.Feed.Subscribe("fast", capacity: 1_000);
 
@@ -35,7 +35,7 @@ public sealed class ChangeFeedTests(PostgresFixture db) : IClassFixture<Postgres
     public async Task ConsumerThatOverflowedOnTheLastBurst_IsToldOfTheGap_WithoutAnotherChangeToCarryIt()
     {
         var table = await db.CreateTableAsync();
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         using var stalled = host.Feed.Subscribe("stalled", capacity: 10);
 
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, 'row ' || g FROM generate_series(1, 50) g");
@@ -52,7 +52,7 @@ public sealed class ChangeFeedTests(PostgresFixture db) : IClassFixture<Postgres
     public async Task SeveralConsumers_EachGetEveryChange_ThroughIAsyncEnumerable()
     {
         var table = await db.CreateTableAsync();
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         var subscriptions = Enumerable.Range(0, 3).Select(i => host.Feed.Subscribe("consumer" + i)).ToList();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         var readers = subscriptions.Select(async s =>

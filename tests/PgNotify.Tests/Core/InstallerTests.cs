@@ -70,7 +70,7 @@ public sealed class InstallerTests(PostgresFixture db) : IClassFixture<PostgresF
 
         // Through the installer, and again through options (the host re-enables what it is configured with).
         await Installer.EnableTableAsync(tableName, channel, ["Secret Col"]);
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, channel, [tableName.ToString()],
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [tableName.ToString()],
             o => o.ExcludedColumns[tableName.ToString()] = ["Secret Col"]);
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(schema)}.{PostgresFixture.Quote(name)} VALUES (1, 'hidden', 'shown')");
 
@@ -127,7 +127,7 @@ public sealed class InstallerTests(PostgresFixture db) : IClassFixture<PostgresF
         var table = await db.CreateTableAsync("id int PRIMARY KEY, secret text, name text");
         var root = PostgresServer.RepositoryRoot;
         var channel = PostgresFixture.NewName("ch");
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, channel, [], o => o.InstallTriggers = false);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [], o => o.InstallTriggers = false);
 
         await PsqlFileAsync(Path.Combine(root, "sql", "install.sql"));
         await PsqlFileAsync(Path.Combine(root, "sql", "enable_table.sql"), "-v", "table=" + table, "-v", "channel=" + channel, "-v", "exclude={secret}");
@@ -151,7 +151,7 @@ public sealed class InstallerTests(PostgresFixture db) : IClassFixture<PostgresF
         await db.ExecuteAsync($"CREATE ROLE {role}");
         await db.ExecuteAsync($"GRANT USAGE ON SCHEMA public TO {role}");
         await db.ExecuteAsync($"GRANT INSERT ON {PostgresFixture.Quote(table)} TO {role}");
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = lossless);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = lossless);
 
         // An oversized row too: in live mode it is parked in pgnotify.large_payload, which the writer cannot touch itself.
         var big = new string('x', 9_000);

@@ -6,10 +6,10 @@ namespace PgNotify.Tests.Core;
 /// <summary>Changes made by SQL reach the listener's consumers with the right payloads, and only committed ones.</summary>
 public sealed class ListenerDeliveryTests(PostgresFixture db) : IClassFixture<PostgresFixture>
 {
-    private async Task<(ListenerHost Host, string Table)> StartAsync(string columns = "id int PRIMARY KEY, name text", Action<PgNotifyOptions>? configure = null)
+    private async Task<(CoreHost Host, string Table)> StartAsync(string columns = "id int PRIMARY KEY, name text", Action<PgNotifyOptions>? configure = null)
     {
         var table = await db.CreateTableAsync(columns);
-        var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configure);
+        var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configure);
         return (host, table);
     }
 
@@ -135,7 +135,7 @@ public sealed class ListenerDeliveryTests(PostgresFixture db) : IClassFixture<Po
     public async Task ExcludedColumns_NeverLeaveTheDatabase()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, email text, password_hash text");
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
             o => o.ExcludedColumns[table] = ["password_hash"]);
         var t = PostgresFixture.Quote(table);
 
@@ -158,7 +158,7 @@ public sealed class ListenerDeliveryTests(PostgresFixture db) : IClassFixture<Po
     public async Task ExcludedColumns_KeyedByAnotherSpellingOfTheTable_StillExcluded()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, password_hash text");
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
             o => o.ExcludedColumns["public." + table] = ["password_hash"]);
 
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'secret-hash')");

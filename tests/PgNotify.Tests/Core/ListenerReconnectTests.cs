@@ -10,7 +10,7 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
     public async Task Listener_AfterBackendTerminated_ReconnectsSignalsTheGapAndDeliversLaterChanges()
     {
         var table = await db.CreateTableAsync();
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         var t = PostgresFixture.Quote(table);
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'before')");
         (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("id").GetInt32().Should().Be(1);
@@ -22,8 +22,8 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
 
             var gap = await host.Changes.NextEventAsync();
             gap.Should().BeOfType<PgChangeGap>().Which.Reason.Should().Be(PgChangeGapReason.ListenerReconnected);
-            host.Listener.State.Should().Be(PgListenerState.Listening);
-            host.Listener.ReconnectCount.Should().Be(round);
+            host.Status.State.Should().Be(PgListenerState.Listening);
+            host.Status.ReconnectCount.Should().Be(round);
 
             await db.ExecuteAsync($"INSERT INTO {t} VALUES ($1, 'after')", 100 + round);
             (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("id").GetInt32().Should().Be(100 + round);
@@ -37,7 +37,7 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
         var target = new NpgsqlConnectionStringBuilder(db.ConnectionString);
         await using var proxy = new TcpProxy(target.Host!, target.Port);
         var viaProxy = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port }.ConnectionString;
-        await using var host = await ListenerHost.StartAsync(viaProxy, PostgresFixture.NewName("ch"), [table], o =>
+        await using var host = await CoreHost.StartAsync(viaProxy, PostgresFixture.NewName("ch"), [table], o =>
         {
             o.HealthCheckInterval = TimeSpan.FromSeconds(1);
             o.HealthCheckTimeout = TimeSpan.FromSeconds(1);
@@ -62,9 +62,9 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
     public async Task Host_StopWhileListening_StopsPromptlyAndCompletesConsumers()
     {
         var table = await db.CreateTableAsync();
-        var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         var reader = host.Feed.Subscribe("completion");
-        var listener = host.Listener;
+        var listener = host.Status;
 
         var started = DateTime.UtcNow;
         await host.DisposeAsync();

@@ -22,7 +22,7 @@ public sealed class OversizedRowTests(PostgresFixture db) : IClassFixture<Postgr
     public async Task RowsAroundTheNotifyLimit_ArriveWholeAndTheWriterSucceeds(string unit)
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
 
         // The payload is the row plus about 190 bytes of envelope; sweep the body so that payloads run from well
         // under 8000 bytes, across the limit byte by byte, to over it: bodies of 7,700 to 8,010 bytes.
@@ -62,7 +62,7 @@ public sealed class OversizedRowTests(PostgresFixture db) : IClassFixture<Postgr
     public async Task OneMegabyteRow_UpdatedAndDeleted_ArrivesWholeEachTime()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         var big = string.Concat(Enumerable.Repeat("0123456789abcdef€", 1_048_576 / 19));
         var bigger = big + "tail";
         var t = PostgresFixture.Quote(table);

@@ -95,7 +95,7 @@ public sealed class StartupValidationTests(PostgresFixture db) : IClassFixture<P
             ["PgNotify:ReconnectInitialDelay"] = "00:00:00.100",
         });
         await host.StartAsync();
-        var listener = host.Services.GetRequiredService<PgNotifyListener>();
+        var listener = host.Services.GetRequiredService<IPgNotifyStatus>();
         await ChangeStreamExtensions.WaitUntilAsync(() => listener.LastError is not null);
         listener.State.Should().Be(PgListenerState.Connecting);
         await host.StopAsync();

@@ -175,7 +175,7 @@ public sealed class HostFuzzTests(PostgresFixture db, ITestOutputHelper output) 
         var arrived = stopping.IsCancellationRequested || await bystander.WaitForAsync(written, TimeSpan.FromSeconds(30));
         var missing = Enumerable.Range(1, (int)written).Select(id => (long)id).Where(id => !bystander.Seen.ContainsKey(id)).ToList();
         var duplicated = bystander.Seen.Where(s => s.Value > 1).Select(s => s.Key).Order().ToList();
-        var reconnects = host.Listener.ReconnectCount;
+        var reconnects = host.Status.ReconnectCount;
         var explained = reconnects > 0 && bystander.Resyncs.All(r => r.Contains("listener_reconnected", StringComparison.Ordinal));
         foreach (var resync in bystander.Resyncs)
         {

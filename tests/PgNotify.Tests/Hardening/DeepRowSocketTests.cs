@@ -16,12 +16,9 @@ public sealed class DeepRowSocketTests(PostgresFixture db) : IClassFixture<Postg
     [InlineData(10_000, true)]
     public async Task RowNestedDeeperThanTheWritersDefault_ReachesTheSocketWhole(int depth, bool lossless)
     {
-        var table = await db.CreateTableAsync("id int PRIMARY KEY, j jsonb");
-        await using var host = await WebHost.StartAsync(
-            db.ConnectionString, PostgresFixture.NewName("ch"), [table], configure: o => o.LosslessDelivery = lossless);
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await socket.ReceiveTypeAsync("subscribed");
-        var t = PostgresFixture.Quote(table);
+        await using var scenario = await SubscribedSocket.StartAsync(db, columns: "id int PRIMARY KEY, j jsonb", configure: o => o.LosslessDelivery = lossless);
+        var socket = scenario.Socket;
+        var t = scenario.QuotedTable;
 
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, $1::jsonb)", Nested(depth));
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, '1')");

@@ -37,7 +37,7 @@ public sealed class DeepRowTests(PostgresFixture db) : IClassFixture<PostgresFix
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, j jsonb");
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = true);
-        await host.Listener.WaitUntilCaughtUpAsync();
+        await host.Status.WaitUntilCaughtUpAsync();
         var t = PostgresFixture.Quote(table);
 
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, '1')");

@@ -15,12 +15,12 @@ public sealed class ExclusionWideningTests(PostgresFixture db) : IClassFixture<P
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, password_hash text, name text");
         var channel = PostgresFixture.NewName("ch");
-        await using (await ListenerHost.StartAsync(db.ConnectionString, channel, [table], o => o.ExcludedColumns[table] = ["password_hash"]))
+        await using (await CoreHost.StartAsync(db.ConnectionString, channel, [table], o => o.ExcludedColumns[table] = ["password_hash"]))
         {
         }
 
         // Instance B starts without the exclusion: it re-enables the table, and password_hash must still never flow.
-        await using var b = await ListenerHost.StartAsync(db.ConnectionString, channel, [table]);
+        await using var b = await CoreHost.StartAsync(db.ConnectionString, channel, [table]);
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'hash', 'shown')");
         var change = await b.Changes.NextChangeOfAsync(table);
         change.Data!.Value.GetProperty("name").GetString().Should().Be("shown");
@@ -56,7 +56,7 @@ public sealed class ExclusionWideningTests(PostgresFixture db) : IClassFixture<P
         await db.ExecuteAsync($"ALTER TABLE {PostgresFixture.Quote(table)} RENAME COLUMN password_hash TO pw_hash");
 
         // An instance still configured with the old name starts (the column is excluded already) and sends no pw_hash.
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, channel, [table], o => o.ExcludedColumns[table] = ["password_hash"]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [table], o => o.ExcludedColumns[table] = ["password_hash"]);
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'hash', 'shown')");
 
         var change = await host.Changes.NextChangeOfAsync(table);
@@ -76,7 +76,7 @@ public sealed class ExclusionWideningTests(PostgresFixture db) : IClassFixture<P
         var left = await installer.RemoveExcludedColumnsAsync(new PgTableName("public", table), ["password_hash"]);
 
         left.Should().BeEmpty();
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, channel, [table]);
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, channel, [table]);
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'hash', 'shown')");
         var change = await host.Changes.NextChangeOfAsync(table);
         change.Data!.Value.GetProperty("password_hash").GetString().Should().Be("hash");

@@ -49,6 +49,7 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
         var healthy = await db.CreateTableAsync();
         await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [poisoned, healthy]);
         var router = host.App.Services.GetRequiredService<PgChangeRouter>();
+        var supervisor = host.App.Services.GetRequiredService<FanOutSupervisor>();
         router.BeforeRoute = item =>
         {
             if (item is PgChange change && change.Table.Name == poisoned && change.Data?.GetProperty("name").GetString() == "boom")
@@ -70,9 +71,9 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
         resync.GetProperty("reason").GetString().Should().Be("server_error");
         (await victim.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(2);
         (await other.ReceiveAsync()).GetProperty("data").GetProperty("name").GetString().Should().Be("fine");
-        router.FailedChangeCount.Should().Be(1);
-        router.State.Should().Be(PgRouterState.Running);
-        router.RestartCount.Should().Be(0);
+        supervisor.FailedChangeCount.Should().Be(1);
+        supervisor.State.Should().Be(PgRouterState.Running);
+        supervisor.RestartCount.Should().Be(0);
     }
 
     [Fact]
@@ -81,6 +82,7 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
         var table = await db.CreateTableAsync();
         await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         var router = host.App.Services.GetRequiredService<PgChangeRouter>();
+        var supervisor = host.App.Services.GetRequiredService<FanOutSupervisor>();
         router.BeforeRouteTo = (change, session) =>
         {
             if (session.HttpContext.Request.Query.ContainsKey("victim") && change.Data?.GetProperty("id").GetInt32() == 1)
@@ -100,19 +102,17 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
         var resync = await victim.ReceiveAsync();
         resync.GetProperty("reason").GetString().Should().Be("server_error", resync.ToString());
         (await victim.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32().Should().Be(2);
-        router.FailedChangeCount.Should().Be(1);
+        supervisor.FailedChangeCount.Should().Be(1);
     }
 
     [Fact]
     public async Task FanOutLoopThatDies_IsReportedAndRestarts_AndDeliveryResumes()
     {
-        var table = await db.CreateTableAsync();
-        var t = PostgresFixture.Quote(table);
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
-        var lifetime = host.App.Services.GetRequiredService<IHostApplicationLifetime>();
-        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await socket.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db);
+        var (t, socket, services) = (scenario.QuotedTable, scenario.Socket, scenario.Host.App.Services);
+        var lifetime = services.GetRequiredService<IHostApplicationLifetime>();
+        var router = services.GetRequiredService<PgChangeRouter>();
+        var supervisor = services.GetRequiredService<FanOutSupervisor>();
 
         var fail = 1;
         router.BeforeBatch = () =>
@@ -126,10 +126,10 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
 
         var resync = await socket.ReceiveTypeAsync("resync");
         resync.GetProperty("reason").GetString().Should().Be("server_error");
-        router.RestartCount.Should().Be(1);
-        router.LastFault.Should().BeOfType<InvalidOperationException>();
+        supervisor.RestartCount.Should().Be(1);
+        supervisor.LastFault.Should().BeOfType<InvalidOperationException>();
 
-        await ChangeStreamExtensions.WaitUntilAsync(() => router.State == PgRouterState.Running, because: "the loop restarts");
+        await ChangeStreamExtensions.WaitUntilAsync(() => supervisor.State == PgRouterState.Running, because: "the loop restarts");
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, 'after the restart')");
         var ids = new List<int>();
         while (!ids.Contains(2))
@@ -143,14 +143,10 @@ public sealed class FanOutSupervisionTests(PostgresFixture db) : IClassFixture<P
     [Fact]
     public async Task FanOutLoopThatKeepsDying_TurnsHealthUnhealthy_UntilItRunsAgain()
     {
-        var table = await db.CreateTableAsync();
-        var t = PostgresFixture.Quote(table);
-        await using var host = await WebHost.StartAsync(
-            db.ConnectionString, PostgresFixture.NewName("ch"), [table], configureBuilder: b => b.Services.AddHealthChecks().AddPgNotify());
-        var health = host.App.Services.GetRequiredService<HealthCheckService>();
-        var router = host.App.Services.GetRequiredService<PgChangeRouter>();
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await socket.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db, configureBuilder: b => b.Services.AddHealthChecks().AddPgNotify());
+        var (t, socket, services) = (scenario.QuotedTable, scenario.Socket, scenario.Host.App.Services);
+        var health = services.GetRequiredService<HealthCheckService>();
+        var router = services.GetRequiredService<PgChangeRouter>();
         (await health.CheckHealthAsync()).Status.Should().Be(HealthStatus.Healthy);
 
         var failing = 1;

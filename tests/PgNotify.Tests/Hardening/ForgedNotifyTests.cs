@@ -156,7 +156,7 @@ public sealed class ForgedNotifyTests(PostgresFixture db) : IClassFixture<Postgr
 
         changes.Select(c => c.Data!.Value.GetProperty("id").GetInt32()).Should().Equal(Enumerable.Range(1, 10));
         (await host.HealthAsync()).Status.Should().Be(HealthStatus.Healthy);
-        host.Listener.State.Should().Be(PgListenerState.Listening);
+        host.Status.State.Should().Be(PgListenerState.Listening);
         _ = Encoding.UTF8;
     }
 }

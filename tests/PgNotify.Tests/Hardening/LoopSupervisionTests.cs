@@ -32,7 +32,7 @@ public sealed class LoopSupervisionTests(PostgresFixture db) : IClassFixture<Pos
         var table = await db.CreateTableAsync();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = lossless);
         var t = PostgresFixture.Quote(table);
-        host.Listener.LoopFaultHook = ThrowOnce(PgNotifyListener.DispatcherLoop);
+        host.Supervisor.LoopFaultHook = ThrowOnce(PgNotify.Internal.LoopSupervisor.DispatcherLoop);
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'a')");
 
         var unhealthy = await host.WaitForHealthAsync(HealthStatus.Unhealthy, describedAs: "dispatcher loop failed");
@@ -64,7 +64,7 @@ public sealed class LoopSupervisionTests(PostgresFixture db) : IClassFixture<Pos
         var table = await db.CreateTableAsync();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
             o => o.MaintenanceInterval = TimeSpan.FromMilliseconds(200));
-        host.Listener.LoopFaultHook = ThrowOnce(PgNotifyListener.MaintenanceLoop);
+        host.Supervisor.LoopFaultHook = ThrowOnce(PgNotify.Internal.LoopSupervisor.MaintenanceLoop);
 
         await host.WaitForHealthAsync(HealthStatus.Unhealthy, describedAs: "maintenance loop failed");
         await host.WaitForHealthAsync(HealthStatus.Healthy);
@@ -76,7 +76,7 @@ public sealed class LoopSupervisionTests(PostgresFixture db) : IClassFixture<Pos
     {
         var table = await db.CreateTableAsync();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
-        host.Listener.LoopFaultHook = ThrowOnce(PgNotifyListener.ConnectLoop);
+        host.Supervisor.LoopFaultHook = ThrowOnce(PgNotify.Internal.LoopSupervisor.ConnectLoop);
         await db.TerminateListenersAsync();
 
         await host.WaitForHealthAsync(HealthStatus.Unhealthy, describedAs: "connect loop failed");

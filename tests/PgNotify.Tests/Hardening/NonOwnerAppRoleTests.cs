@@ -35,7 +35,7 @@ public sealed class NonOwnerAppRoleTests(PostgresFixture db) : IClassFixture<Pos
         }
 
         var appConnection = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = app, Password = null }.ConnectionString;
-        await using var host = await ListenerHost.StartAsync(appConnection, channel, [table], o =>
+        await using var host = await CoreHost.StartAsync(appConnection, channel, [table], o =>
         {
             o.InstallTriggers = false;
             o.LosslessDelivery = lossless;

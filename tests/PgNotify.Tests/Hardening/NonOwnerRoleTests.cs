@@ -170,9 +170,9 @@ public sealed class NonOwnerRoleTests(PostgresFixture db) : IClassFixture<Postgr
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a')");
         (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("id").GetInt32().Should().Be(1);
         var ticks = 0;
-        host.Listener.LoopFaultHook = loop =>
+        host.Supervisor.LoopFaultHook = loop =>
         {
-            if (loop == PgNotifyListener.MaintenanceLoop)
+            if (loop == PgNotify.Internal.LoopSupervisor.MaintenanceLoop)
             {
                 Interlocked.Increment(ref ticks);
             }

@@ -16,7 +16,7 @@ public sealed class ReplayLimitsTests(PostgresFixture db) : IClassFixture<Postgr
         var a = await db.CreateTableAsync();
         var b = await db.CreateTableAsync();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [a, b], o => o.LosslessDelivery = true);
-        await host.Listener.WaitUntilCaughtUpAsync();
+        await host.Status.WaitUntilCaughtUpAsync();
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(a)} SELECT i, 'a' FROM generate_series(1, 1500) i");
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(b)} SELECT i, 'b' FROM generate_series(1, 1500) i");
         var all = await host.Changes.NextChangesAsync(3000);
@@ -41,7 +41,7 @@ public sealed class ReplayLimitsTests(PostgresFixture db) : IClassFixture<Postgr
             o.LosslessDelivery = true;
             o.MaxConcurrentReplays = 1;
         });
-        await host.Listener.WaitUntilCaughtUpAsync();
+        await host.Status.WaitUntilCaughtUpAsync();
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'a')");
         var change = await host.Changes.NextChangeAsync();
         var log = host.Host.Services.GetRequiredService<PgChangeLog>();
@@ -94,7 +94,7 @@ public sealed class ReplayLimitsTests(PostgresFixture db) : IClassFixture<Postgr
             o.LosslessDelivery = true;
             o.MaxChangeLogHoles = 10;
         });
-        await host.Listener.WaitUntilCaughtUpAsync();
+        await host.Status.WaitUntilCaughtUpAsync();
         var t = PostgresFixture.Quote(table);
 
         // A transaction that takes 50 positions stays open: 50 holes below the next committed change.
@@ -110,7 +110,7 @@ public sealed class ReplayLimitsTests(PostgresFixture db) : IClassFixture<Postgr
         var gap = await host.Changes.NextEventAsync();
         gap.Should().BeOfType<PgChangeGap>().Which.Reason.Should().Be(PgChangeGapReason.Unreadable);
         host.Logs.WithId(1027).Should().ContainSingle();
-        host.Listener.DeliveredPosition.Should().BeGreaterThan(0);
+        host.Status.DeliveredPosition.Should().BeGreaterThan(0);
 
         // The 10 newest holes are still awaited; once their transaction commits, those 10 arrive, then the later change.
         await transaction.CommitAsync();

@@ -67,7 +67,7 @@ public sealed class WebSocketDefectTests(PostgresFixture db) : IClassFixture<Pos
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (0, 'before')");
         var start = await db.ScalarAsync<long>("SELECT max(position) FROM pgnotify.change_log");
         await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'missed' FROM generate_series(1, 1500) g");
-        await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.DeliveredPosition >= start + 1500);
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.DeliveredPosition >= start + 1500);
 
         using var stop = new CancellationTokenSource();
         var writer = Task.Run(async () =>

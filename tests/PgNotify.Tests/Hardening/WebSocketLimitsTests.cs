@@ -21,17 +21,19 @@ public sealed class WebSocketLimitsTests(PostgresFixture db) : IClassFixture<Pos
     [Fact]
     public async Task StalledSocket_QueueIsBoundedInBytes_NotOnlyInFrames()
     {
-        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws =>
-        {
-            ws.SendQueueCapacity = 100_000; // the frame count alone would hold every change
-            ws.SendQueueMaxBytes = 1024 * 1024;
-            ws.SlowConsumerPolicy = PgNotify.WebSockets.PgSlowConsumerPolicy.Close;
-        });
-        await using var stalled = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), o => o.SetBuffer(1024, 1024));
-        await stalled.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(
+            db,
+            ws =>
+            {
+                ws.SendQueueCapacity = 100_000; // the frame count alone would hold every change
+                ws.SendQueueMaxBytes = 1024 * 1024;
+                ws.SlowConsumerPolicy = PgNotify.WebSockets.PgSlowConsumerPolicy.Close;
+            },
+            "id int PRIMARY KEY, body text",
+            o => o.SetBuffer(1024, 1024));
+        var stalled = scenario.Socket;
         // About 10 MB of frames for the stalled socket, in rows of 5 KB.
-        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, repeat('x', 5000) FROM generate_series(1, 2000) g");
+        await db.ExecuteAsync($"INSERT INTO {scenario.QuotedTable} SELECT g, repeat('x', 5000) FROM generate_series(1, 2000) g");
 
         (await stalled.ReceiveCloseAsync(TimeSpan.FromSeconds(30))).Should().Be(WebSocketCloseStatus.PolicyViolation);
         stalled.Socket.CloseStatusDescription.Should().Be("slow consumer");
@@ -92,12 +94,9 @@ public sealed class WebSocketLimitsTests(PostgresFixture db) : IClassFixture<Pos
     [Fact]
     public async Task RequestFlood_IsRateLimitedAndClosed_WithoutSlowingOtherSockets()
     {
-        var table = await db.CreateTableAsync();
-        var t = PostgresFixture.Quote(table);
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.MaxMessagesPerSecond = 10);
-        await using var bystander = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await bystander.ReceiveTypeAsync("subscribed");
-        await using var flooder = await TestSocket.ConnectAsync(host.SocketUri());
+        await using var scenario = await SubscribedSocket.StartAsync(db, ws => ws.MaxMessagesPerSecond = 10);
+        var (table, t, bystander) = (scenario.Table, scenario.QuotedTable, scenario.Socket);
+        await using var flooder = await TestSocket.ConnectAsync(scenario.Host.SocketUri());
 
         var flood = Task.Run(async () =>
         {
@@ -266,10 +265,8 @@ public sealed class SendQueueDefaultsTests(PostgresFixture db) : IClassFixture<P
     [Fact]
     public async Task DefaultLimits_ABurstOf40000SmallRows_ReachesAReadingSocketWhole()
     {
-        var table = await db.CreateTableAsync();
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
-        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
-        await socket.ReceiveTypeAsync("subscribed");
+        await using var scenario = await SubscribedSocket.StartAsync(db);
+        var (table, socket) = (scenario.Table, scenario.Socket);
 
         // 40,000 rows in one second: ten transactions of 4,000 rows, 100 ms apart.
         const int rows = 40_000, batches = 10, perBatch = rows / batches;

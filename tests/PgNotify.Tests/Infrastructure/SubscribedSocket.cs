@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using Microsoft.AspNetCore.Builder;
 using PgNotify.WebSockets;
 
 namespace PgNotify.Tests.Infrastructure;
@@ -30,10 +31,12 @@ public sealed class SubscribedSocket : IAsyncDisposable
         PostgresFixture db,
         Action<PgChangeWebSocketOptions>? configureWebSockets = null,
         string columns = "id int PRIMARY KEY, name text",
-        Action<ClientWebSocketOptions>? configureSocket = null)
+        Action<ClientWebSocketOptions>? configureSocket = null,
+        Action<PgNotifyOptions>? configure = null,
+        Action<WebApplicationBuilder>? configureBuilder = null)
     {
         var table = await db.CreateTableAsync(columns);
-        var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configureWebSockets);
+        var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configureWebSockets, configure, configureBuilder);
         try
         {
             var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table), configureSocket);

@@ -24,7 +24,7 @@ public sealed class WebHost : IAsyncDisposable
     public Uri SocketUri(string query = "") =>
         new($"ws://{BaseAddress.Authority}/ws/changes/{(query.Length > 0 ? "?" + query : "")}");
 
-    public PgNotifyListener Listener => App.Services.GetRequiredService<PgNotifyListener>();
+    public IPgNotifyStatus Status => App.Services.GetRequiredService<IPgNotifyStatus>();
 
     public static async Task<WebHost> StartAsync(
         string connectionString,
@@ -60,7 +60,7 @@ public sealed class WebHost : IAsyncDisposable
 
         await app.StartAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await app.Services.GetRequiredService<PgNotifyListener>().WaitUntilListeningAsync(timeout.Token);
+        await app.Services.GetRequiredService<IPgNotifyStatus>().WaitUntilListeningAsync(timeout.Token);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new WebHost(app, new Uri(address));
     }

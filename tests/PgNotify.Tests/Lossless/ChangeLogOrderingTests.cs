@@ -8,8 +8,8 @@ namespace PgNotify.Tests.Lossless;
 /// <summary>The classic trap: a transaction that took a lower position commits after one with a higher position.</summary>
 public sealed class ChangeLogOrderingTests(PostgresFixture db) : IClassFixture<PostgresFixture>
 {
-    private Task<ListenerHost> StartAsync(string table) =>
-        ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = true);
+    private Task<CoreHost> StartAsync(string table) =>
+        CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = true);
 
     [Fact]
     public async Task LowerPositionCommittingLater_IsNotSkipped_AndEverythingArrivesInPositionOrder()
@@ -89,7 +89,7 @@ public sealed class ChangeLogOrderingTests(PostgresFixture db) : IClassFixture<P
 
         await db.TerminateListenersAsync();
         await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'during the gap' FROM generate_series(1, 100) g");
-        await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.ReconnectCount >= 1);
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.ReconnectCount >= 1);
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (101, 'after')");
 
         var ids = new List<int>();

@@ -135,7 +135,7 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
         await slow.ReceiveTypeAsync("subscribed");
 
         await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'x' FROM generate_series(1, 40) g");
-        await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.DeliveredPosition >= start + 40);
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.DeliveredPosition >= start + 40);
 
         await using var resumed = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={start}"));
         await resumed.ReceiveTypeAsync("subscribed");
@@ -161,9 +161,14 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
             o.MaintenanceInterval = TimeSpan.FromMilliseconds(200);
         });
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} SELECT g, 'x' FROM generate_series(1, 50) g");
-        var first = await db.ScalarAsync<long>("SELECT min(position) FROM pgnotify.change_log") - 1;
+        // This table's positions (the log is shared with the tests running meanwhile).
+        const string OfTable = "FROM pgnotify.change_log WHERE payload::jsonb->>'table' = $1";
+        var first = await db.ScalarAsync<long>("SELECT min(position) " + OfTable, table) - 1;
+        var last = await db.ScalarAsync<long>("SELECT max(position) " + OfTable, table);
         await ChangeStreamExtensions.WaitUntilAsync(() => db.ScalarAsync<long>("SELECT pruned_through FROM pgnotify.change_log_state").GetAwaiter().GetResult() > first + 10,
             because: "the listener prunes the log down to its last 5 changes");
+        // The 50 rows are behind the head position the socket will be given, so only row 51 comes after the resync.
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.DeliveredPosition >= last, because: "the listener delivers the 50 rows");
 
         await using var socket = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={first}"));
         await socket.ReceiveTypeAsync("subscribed");

@@ -57,7 +57,7 @@ public sealed class MetricsAndHealthTests(PostgresFixture db) : IClassFixture<Po
 
         await db.TerminateListenersAsync();
         await socket.ReceiveTypeAsync("resync");
-        await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.NotifyQueueUsage is not null);
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.NotifyQueueUsage is not null);
         listener.RecordObservableInstruments();
 
         totals["pgnotify.websocket.connections"].Should().Be(1);

@@ -1,44 +1,15 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using PgNotify.Tests.Infrastructure;
-using PgNotify.WebSockets.Internal;
 
-namespace PgNotify.Tests.Hardening;
+namespace PgNotify.Tests.Infrastructure;
 
-/// <summary>A log entry captured by <see cref="LogCapture"/>.</summary>
-public sealed record CapturedLog(string Category, int EventId, LogLevel Level, string Message, Exception? Exception);
-
-/// <summary>Captures every log entry of a host, so tests can assert on event ids and counts.</summary>
-public sealed class LogCapture : ILoggerProvider
-{
-    private readonly ConcurrentQueue<CapturedLog> _entries = new();
-
-    public IReadOnlyList<CapturedLog> Entries => [.. _entries];
-
-    public IReadOnlyList<CapturedLog> WithId(int eventId) => [.. _entries.Where(e => e.EventId == eventId)];
-
-    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, this);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Logger(string category, LogCapture owner) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner._entries.Enqueue(new CapturedLog(category, eventId.Id, logLevel, formatter(state, exception), exception));
-    }
-}
-
-/// <summary>A real generic host running PgNotify's listener, with its logs captured and its health check at hand.</summary>
+/// <summary>
+/// A real generic host running PgNotify.Core (no web server) against a test database: a subscription taken before
+/// the start, its logs captured (and written to the console at <see cref="TestOptions.LogLevel"/>), its status,
+/// options and health check at hand.
+/// </summary>
 public sealed class CoreHost : IAsyncDisposable
 {
     private CoreHost(IHost host, PgChangeSubscription changes, LogCapture logs)
@@ -50,11 +21,19 @@ public sealed class CoreHost : IAsyncDisposable
 
     public IHost Host { get; }
 
+    /// <summary>A subscription taken before the host started, so it sees every change.</summary>
     public PgChangeSubscription Changes { get; }
 
     public LogCapture Logs { get; }
 
-    public PgNotifyListener Listener => Host.Services.GetRequiredService<PgNotifyListener>();
+    public IPgNotifyStatus Status => Host.Services.GetRequiredService<IPgNotifyStatus>();
+
+    public PgNotifyOptions Options => Host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PgNotifyOptions>>().Value;
+
+    public IPgChangeFeed Feed => Host.Services.GetRequiredService<IPgChangeFeed>();
+
+    /// <summary>PgNotify's loop supervisor, for tests that inject a fault into a loop's turn.</summary>
+    internal PgNotify.Internal.LoopSupervisor Supervisor => Host.Services.GetRequiredService<PgNotify.Internal.LoopSupervisor>();
 
     public static async Task<CoreHost> StartAsync(
         string connectionString, string channel, IEnumerable<string> tables, Action<PgNotifyOptions>? configure = null, bool waitUntilListening = true)
@@ -64,6 +43,7 @@ public sealed class CoreHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddProvider(logs);
+        builder.Logging.AddSimpleConsole().AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, TestOptions.LogLevel);
         builder.Services.AddPgNotifyCore(options =>
         {
             TestOptions.Apply(options, connectionString, channel, tables);
@@ -75,7 +55,7 @@ public sealed class CoreHost : IAsyncDisposable
         if (waitUntilListening)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await host.Services.GetRequiredService<PgNotifyListener>().WaitUntilListeningAsync(timeout.Token);
+            await host.Services.GetRequiredService<IPgNotifyStatus>().WaitUntilListeningAsync(timeout.Token);
         }
 
         return new CoreHost(host, changes, logs);
