@@ -13,6 +13,7 @@ internal sealed class SocketRequests(
     ChangeSource source,
     SocketAuthorization authorization,
     SocketReplay replay,
+    SocketSnapshot snapshots,
     PgChangeWebSocketOptions options,
     WebSocketMetrics metrics,
     ILogger logger)
@@ -45,7 +46,7 @@ internal sealed class SocketRequests(
         }
         else if (ParseSince(RequestId.None, sinceText, out var since))
         {
-            await SubscribeAsync(RequestId.None, tables, ClientRequest.AllOperations, null, since, cancellationToken).ConfigureAwait(false);
+            await SubscribeAsync(RequestId.None, tables, ClientRequest.AllOperations, null, since, false, null, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -76,7 +77,7 @@ internal sealed class SocketRequests(
             default:
                 if (ParseSince(request.Id, request.Since, out var since))
                 {
-                    await SubscribeAsync(request.Id, request.Tables, request.Operations, request.Filter, since, cancellationToken).ConfigureAwait(false);
+                    await SubscribeAsync(request.Id, request.Tables, request.Operations, request.Filter, since, request.Snapshot, request.Limit, cancellationToken).ConfigureAwait(false);
                 }
 
                 break;
@@ -107,7 +108,7 @@ internal sealed class SocketRequests(
         return true;
     }
 
-    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, IReadOnlyList<PgChangeOperation> operations, RowFilter? filter, long? since, CancellationToken cancellationToken)
+    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, IReadOnlyList<PgChangeOperation> operations, RowFilter? filter, long? since, bool snapshot, long? limit, CancellationToken cancellationToken)
     {
         var tables = new List<PgTableName>();
         foreach (var name in names)
@@ -146,8 +147,9 @@ internal sealed class SocketRequests(
             _subscriptions[subscription.Table] = subscription;
         }
 
-        if (since is not null)
+        if (since is not null || snapshot)
         {
+            // Live changes wait from now on: a resume sends them after its replay, a snapshot after its rows.
             replay.Begin();
         }
 
@@ -183,6 +185,11 @@ internal sealed class SocketRequests(
         if (since is { } resumeAfter)
         {
             await replay.ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
+        }
+        else if (snapshot)
+        {
+            // Taken after the subscription is live, so every change it does not hold reaches this socket.
+            await snapshots.SendAsync(id, subscriptions, limit, head, cancellationToken).ConfigureAwait(false);
         }
     }
 
