@@ -93,4 +93,23 @@ public sealed class SnapshotRowsTests(PostgresFixture db) : IClassFixture<Postgr
         error.GetProperty("code").GetString().Should().Be("snapshot_unavailable");
         error.GetProperty("message").GetString().Should().Contain("excludes its key column 'id'");
     }
+
+    [Fact]
+    public async Task RowNested10000Deep_ArrivesWholeInTheSnapshotAndEqualToItsChange()
+    {
+        var nested = new string('[', 10_000) + "1" + new string(']', 10_000);
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, j jsonb");
+        var quoted = PostgresFixture.Quote(table);
+        await db.ExecuteAsync($"INSERT INTO {quoted} VALUES (1, $1::jsonb), (2, '2')", nested);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri());
+        await socket.SendJsonAsync(new { type = "subscribe", id = "deep", tables = new[] { table }, snapshot = true, filter = new { id = new { @in = new[] { 1, 2 } } } });
+        (await socket.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+        var (rows, _) = await SnapshotProtocolTests.ReadSnapshotAsync(socket, "deep");
+        rows.Should().HaveCount(2);
+        rows[0].GetProperty("j").GetRawText().Should().Be(nested);
+
+        await db.ExecuteAsync($"UPDATE {quoted} SET id = id WHERE id = 1");
+        (await socket.ReceiveTypeAsync("change")).GetProperty("data").GetRawText().Should().Be(rows[0].GetRawText());
+    }
 }
