@@ -150,4 +150,50 @@ public sealed class SnapshotHostileTests(PostgresFixture db) : IClassFixture<Pos
         end.GetProperty("key").EnumerateArray().Select(k => k.GetString()).Should().Equal("key \"col");
         end.GetProperty("table").GetString().Should().Be(name);
     }
+
+    [Fact]
+    public async Task ClientThatDoesNotReadItsSnapshot_GetsSnapshotUnavailableAfterSnapshotTimeout_AndChangesFlowAfterwards()
+    {
+        var table = await db.CreateTableAsync();
+        var quoted = PostgresFixture.Quote(table);
+        // About 30 MB of rows: far more than the kernel's socket buffers hold for a client that does not read.
+        await db.ExecuteAsync($"INSERT INTO {quoted} SELECT g, repeat('x', 1500) FROM generate_series(1, 20000) g");
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws =>
+        {
+            ws.MaxSnapshotRows = 20_000;
+            ws.SnapshotTimeout = TimeSpan.FromSeconds(2);
+            ws.SendQueueMaxBytes = 256 * 1024;
+        }, o => o.MaxConcurrentSnapshots = 1);
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri());
+        await socket.SendJsonAsync(new { type = "subscribe", id = "slow", tables = new[] { table }, snapshot = true });
+
+        (await socket.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+
+        // Not reading on until the server has given up on the snapshot: the one slot comes back only then.
+        var slots = host.App.Services.GetRequiredService<PgNotify.Internal.PgTableSnapshots>();
+        using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (slots.Running == 0)
+            {
+                await Task.Delay(10, wait.Token); // until the slow socket's snapshot holds the slot
+            }
+
+            await using var next = await slots.BeginAsync(wait.Token);
+        }
+
+        var rows = 0;
+        JsonElement frame;
+        while ((frame = await socket.ReceiveAsync()).GetProperty("type").GetString() == "snapshot")
+        {
+            rows += frame.GetProperty("rows").GetArrayLength();
+        }
+
+        frame.GetProperty("type").GetString().Should().Be("error", frame.ToString());
+        frame.GetProperty("code").GetString().Should().Be("snapshot_unavailable");
+        frame.GetProperty("message").GetString().Should().Contain("took longer than 2 s");
+        rows.Should().BeLessThan(20_000);
+
+        await db.ExecuteAsync($"INSERT INTO {quoted} VALUES (20001, 'after')");
+        (await socket.ReceiveTypeAsync("change")).GetProperty("data").GetProperty("id").GetInt32().Should().Be(20001);
+    }
 }
