@@ -118,4 +118,28 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
             }
         }
     }
+
+    /// <summary>
+    /// Ends the hold of a snapshot: the held changes go out, in order, except those already in the snapshot rows of
+    /// their table (<see cref="Subscription.InSnapshot"/>); a buffer that overflowed costs a resync.
+    /// </summary>
+    public void EndSnapshot(IReadOnlyCollection<Subscription> snapshotted)
+    {
+        var byTable = snapshotted.ToDictionary(s => s.Table);
+        var overflow = _buffer.End(held =>
+        {
+            foreach (var (frame, change) in held)
+            {
+                if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.InSnapshot(change))
+                {
+                    session.EnqueueLive(frame, change);
+                }
+            }
+        });
+
+        if (overflow)
+        {
+            session.EnqueueResync(Protocol.ResyncReasons.SlowConsumer, null);
+        }
+    }
 }

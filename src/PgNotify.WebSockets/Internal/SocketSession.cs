@@ -54,7 +54,8 @@ internal sealed partial class SocketSession
         _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
         _authorization = new SocketAuthorization(this, options, time, logger, authenticationExpires);
         _replay = new SocketReplay(this, _outbox, source, _authorization, options, time);
-        _requests = new SocketRequests(this, router, source, _authorization, _replay, options, metrics, logger);
+        var snapshots = new SocketSnapshot(this, _outbox, source, _authorization, _replay, options, metrics, time, logger);
+        _requests = new SocketRequests(this, router, source, _authorization, _replay, snapshots, options, metrics, logger);
     }
 
     public HttpContext HttpContext { get; }
@@ -120,6 +121,7 @@ internal sealed partial class SocketSession
                 authorizationStop.Dispose();
             }
 
+            await _requests.StopAsync().ConfigureAwait(false);
             _requests.Clear();
             _outbox.Complete();
             var drained = _outbox.WhenWrittenAsync();
@@ -150,10 +152,12 @@ internal sealed partial class SocketSession
     /// routing what it had in hand, so that changes that came together leave together. Called by the single fan-out
     /// thread only.
     /// </summary>
-    public void EnqueueChange(byte[] frame, PgChange change)
+    public void EnqueueChange(byte[] frame, PgChange change, Subscription subscription)
     {
-        // Live changes wait until the replay of what the client missed has been queued before them.
-        if (!_replay.TryHold(frame, change))
+        // Live changes wait until the replay of what the client missed (or a snapshot) has been queued before them.
+        // After a snapshot, a change it already holds is not sent (read after TryHold: the snapshot is set before the
+        // hold ends, so a change that is not held sees it).
+        if (!_replay.TryHold(frame, change) && !subscription.InSnapshot(change))
         {
             EnqueueLive(frame, change, startWriting: false);
         }
