@@ -126,7 +126,7 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
     public void EndSnapshot(IReadOnlyCollection<Subscription> snapshotted)
     {
         var byTable = snapshotted.ToDictionary(s => s.Table);
-        var overflow = _buffer.End(held =>
+        var overflow = _buffer is { } buffer && buffer.End(held =>
         {
             foreach (var (frame, change) in held)
             {

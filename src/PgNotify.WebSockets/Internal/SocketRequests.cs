@@ -104,7 +104,7 @@ internal sealed class SocketRequests(
         }
         finally
         {
-            gate.Release();
+            Gate.Release();
         }
     }
 
