@@ -29,6 +29,9 @@ const CLOSE_ERRORS = {
   4001: 'authentication_expired', // the credentials ran out: the next attempt runs beforeConnect and the URL function again
 };
 
+/** snapshot_unavailable answers in a row for one table after which its snapshot subscriptions fail. */
+const SNAPSHOT_ATTEMPTS = 3;
+
 /** The close code the client uses for a socket it gives up on (4000-4999 is for applications). */
 const CLOSE_ABANDONED = 4000;
 
@@ -230,6 +233,7 @@ export class PgNotifyClient {
       // table -> null (a snapshot is wanted, not asked for yet) or the snapshot record of the request that asks for
       // it. While a table is in here, its changes are not delivered to this subscription: see #onChange.
       snap: new Map(),
+      snapFailures: new Map(), // table -> snapshot_unavailable answers in a row
     };
     if (sub.snapshot) for (const table of names) sub.snap.set(table, null);
     sub.filterKey = stableJson(sub.filter);
@@ -491,6 +495,31 @@ export class PgNotifyClient {
     if (records.size === 0) this.#snapshots.delete(record.id);
   }
 
+  /**
+   * The server could not give a table's snapshot (after acknowledging the subscription, which stands): no primary key,
+   * an excluded key column, no right to read it, a database failure or a timeout. The rows sent so far are dropped.
+   * The first failures in a row are asked again after a backoff delay (the cause may pass); the third fails the
+   * snapshot subscriptions of the table, with the server's error.
+   */
+  #snapshotFailed(record, error) {
+    this.#forgetRecord(record);
+    error.tables = [record.table];
+    const subs = [...record.subs].filter((sub) => this.#subscriptions.has(sub) && sub.snap.get(record.table) === record);
+    const failures = Math.max(0, ...subs.map((sub) => sub.snapFailures.get(record.table) ?? 0)) + 1;
+    if (failures >= SNAPSHOT_ATTEMPTS) {
+      this.#fail(subs, error);
+      return;
+    }
+    for (const sub of subs) {
+      sub.snapFailures.set(record.table, failures);
+      sub.snap.set(record.table, null);
+    }
+    this.#report(error);
+    this.#retryAt.set(record.table, Date.now() + this.#backoff(failures));
+    this.#dirty.add(record.table);
+    this.#queueFlush();
+  }
+
   /** The record a snapshot frame is for, or null: frames of unknown requests or tables are ignored. */
   #recordOf(frame) {
     if (typeof frame.schema !== 'string' || typeof frame.table !== 'string') return null;
@@ -549,6 +578,7 @@ export class PgNotifyClient {
     for (const [index, sub] of subs.entries()) {
       if (!this.#subscriptions.has(sub) || sub.snap.get(record.table) !== record) continue;
       sub.snap.delete(record.table);
+      sub.snapFailures.delete(record.table);
       this.#call(sub.onSnapshot, index === subs.length - 1 ? snapshot : { ...snapshot, rows: [...record.rows], key: [...key] });
       for (const change of record.buffer) {
         if (!this.#subscriptions.has(sub) || sub.snap.has(record.table)) break;
@@ -832,6 +862,13 @@ export class PgNotifyClient {
     const code = typeof frame.code === 'string' ? frame.code : 'invalid_frame';
     const error = new PgNotifyError(code, typeof frame.message === 'string' ? frame.message : `The server refused a request (${code}).`,
       { id: frame.id });
+    if (code === 'snapshot_unavailable' && frame.id != null) {
+      const record = this.#recordOf(frame);
+      if (record) {
+        this.#snapshotFailed(record, error);
+        return;
+      }
+    }
     const request = frame.id == null ? null : this.#take(frame.id);
     if (!request) {
       this.#report(error);

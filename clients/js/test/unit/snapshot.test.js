@@ -283,7 +283,8 @@ test('lossless: a snapshot cut short by a drop is asked for again, without since
   assert.equal(live.status, 'live');
 });
 
-test('snapshot_unavailable (no primary key) fails the LiveRows; a plain subscription of the same table carries on', async (t) => {
+test('snapshot_unavailable after the acknowledgment: asked again after a backoff, and the third in a row fails the LiveRows', async (t) => {
+  const time = fakeTime(t);
   const { client, server, errors } = await connected(t);
   const plain = [];
   const sub = client.subscribe('logs', (c) => plain.push(c));
@@ -293,14 +294,37 @@ test('snapshot_unavailable (no primary key) fails the LiveRows; a plain subscrip
   const live = new LiveRows(client, 'logs');
   t.after(() => live.close());
   await settle();
+  const unavailable = (req) => server.last.frame({ type: 'error', id: req.id, code: 'snapshot_unavailable', schema: 'public',
+    table: 'logs', message: "Table 'logs' has no primary key." });
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await time.tick(2_000, 50);
+    const req = request(server);
+    assert.equal(req.snapshot, true, `attempt ${attempt}`);
+    server.last.answer(req); // the subscription stands; only the snapshot is refused
+    server.last.frame({ type: 'snapshot', id: req.id, schema: 'public', table: 'logs', rows: [{ line: 'sent before the error' }] });
+    unavailable(req);
+    await settle();
+    assert.equal(errors.at(-1).code, 'snapshot_unavailable');
+    assert.equal(live.status, attempt < 3 ? 'loading' : 'failed');
+  }
+  assert.equal(live.error.code, 'snapshot_unavailable');
+  assert.match(live.error.message, /no primary key/);
+  await time.tick(5_000, 100);
+  assert.equal(server.last.requests('subscribe').length, 0, 'not asked again after it failed');
+  assert.equal(sub.state, 'live');
+  server.last.op('logs', 'INSERT', { data: { line: 'x' } });
+  assert.equal(plain.length, 1, 'a plain subscription of the table carries on');
+});
+
+test('snapshot_unavailable as the answer to a one-table request (an older server) fails the snapshot subscriptions only', async (t) => {
+  const { client, server } = await connected(t);
+  const live = new LiveRows(client, 'logs');
+  t.after(() => live.close());
+  await settle();
   server.last.answer(request(server), { code: 'snapshot_unavailable' });
   await settle();
   assert.equal(live.status, 'failed');
   assert.equal(live.error.code, 'snapshot_unavailable');
-  assert.equal(errors.at(-1).code, 'snapshot_unavailable');
-  assert.equal(sub.state, 'live');
-  server.last.op('logs', 'INSERT', { data: { line: 'x' } });
-  assert.equal(plain.length, 1);
 });
 
 test('a plain subscription of a table keeps receiving its changes while another takes a snapshot of it', async (t) => {
