@@ -5,9 +5,9 @@ using Npgsql;
 namespace PgNotify.Sample;
 
 /// <summary>
-/// The JSON endpoints the pages use: a GET per watched table for the initial rows (and for reloading after a resync),
-/// and small add/edit/delete endpoints for the three sample tables. Writes go straight to PostgreSQL: the pages learn
-/// about them, like about any other change, from the WebSocket.
+/// The JSON endpoints the pages use: the list of watched tables, and small add/edit/delete endpoints for the three
+/// sample tables. Writes go straight to PostgreSQL: the pages learn about them, like about any other change, from the
+/// WebSocket, which also gives them each table's current rows (a snapshot) to start from.
 /// </summary>
 internal static class SampleApi
 {
@@ -17,23 +17,6 @@ internal static class SampleApi
 
         // The tables PgNotify streams (configuration: PgNotify:Tables), so the page subscribes to all of them.
         api.MapGet("/tables", (IOptions<PgNotifyOptions> options) => Results.Ok(new { tables = options.Value.Tables }));
-
-        // Rows of a watched table as the change frames carry them: the same column names and JSON values, the same
-        // excluded columns removed. Any other table is 404, whether or not it exists.
-        api.MapGet("/rows/{table}", async (string table, IOptions<PgNotifyOptions> options, NpgsqlDataSource db) =>
-        {
-            if (!options.Value.Tables.Contains(table, StringComparer.Ordinal))
-            {
-                return Results.NotFound();
-            }
-
-            var excluded = options.Value.ExcludedColumns.TryGetValue(table, out var columns) ? columns : [];
-            await using var command = db.CreateCommand(
-                $"SELECT coalesce(jsonb_agg(to_jsonb(t) - $1::text[]), '[]') FROM (SELECT * FROM {QuoteTable(table)} ORDER BY 1 LIMIT 1000) t");
-            command.Parameters.Add(new NpgsqlParameter { Value = excluded });
-            var json = (string)(await command.ExecuteScalarAsync())!;
-            return Results.Text(json, "application/json");
-        });
 
         api.MapPost("/profiles", async (ProfileInput input, NpgsqlDataSource db) =>
             string.IsNullOrWhiteSpace(input.Name)
@@ -73,23 +56,34 @@ internal static class SampleApi
             ExecuteAsync(db, "DELETE FROM roles WHERE id = $1 RETURNING id", id));
     }
 
-    /// <summary>Runs a statement that returns the row's id: 200 with it, 404 when no row matched, 409 on a duplicate.</summary>
+    /// <summary>
+    /// Runs a statement that returns the row's id: 200 with it, 404 when no row matched, 409 on a duplicate. A pooled
+    /// connection whose backend was terminated meanwhile (57P01, e.g. by a database restart) fails before the statement
+    /// runs: it is run once more on a fresh connection.
+    /// </summary>
     private static async Task<IResult> ExecuteAsync(NpgsqlDataSource db, string sql, params object?[] values)
     {
-        await using var command = db.CreateCommand(sql);
-        foreach (var value in values)
+        for (var attempt = 1; ; attempt++)
         {
-            command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
-        }
+            await using var command = db.CreateCommand(sql);
+            foreach (var value in values)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
+            }
 
-        try
-        {
-            var id = await command.ExecuteScalarAsync();
-            return id is null ? Results.NotFound() : Results.Ok(new { id });
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            return Results.Conflict(new { error = e.MessageText });
+            try
+            {
+                var id = await command.ExecuteScalarAsync();
+                return id is null ? Results.NotFound() : Results.Ok(new { id });
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                return Results.Conflict(new { error = e.MessageText });
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.AdminShutdown && attempt == 1)
+            {
+                // The statement never ran on that connection; Npgsql has dropped it.
+            }
         }
     }
 
@@ -110,10 +104,6 @@ internal static class SampleApi
         var hash = Rfc2898DeriveBytes.Pbkdf2(password, salt, 100_000, HashAlgorithmName.SHA256, 32);
         return $"pbkdf2-sha256$100000${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}";
     }
-
-    /// <summary><c>name</c> or <c>schema.name</c> as written in PgNotify:Tables, as a quoted SQL identifier.</summary>
-    private static string QuoteTable(string table) =>
-        string.Join('.', table.Split('.', 2).Select(part => "\"" + part.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
 }
 
 internal sealed record ProfileInput(string? Name, string? Email, int? UserId, string? Password);

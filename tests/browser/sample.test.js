@@ -61,7 +61,7 @@ test('rows inserted, updated and deleted in psql show up in the page within a se
   assert.deepEqual(seen.errors, []);
 });
 
-test('when the host restarts, the page shows reconnecting, then connected, and reloads and shows later changes', async () => {
+test('when the host restarts, the page shows reconnecting, then connected, takes a fresh snapshot and shows later changes', async () => {
   const { page, seen } = await open(`${host.url}/`);
   await waitForState(page, 'connected');
   await page.waitForSelector('#roles-table .empty');
@@ -69,7 +69,7 @@ test('when the host restarts, the page shows reconnecting, then connected, and r
   await host.stop();
   await waitForState(page, 'reconnecting', 10_000);
 
-  // Committed while nobody listens: no change frame will ever carry it, the reload after the reconnect must.
+  // Committed while nobody listens: no change frame will ever carry it, the snapshot after the reconnect must.
   const missed = await db.psql("INSERT INTO roles (name) VALUES ('added-while-down') RETURNING id");
 
   host = await startHost({ port: host.port, connectionString: db.connectionString, env: host.env });
@@ -81,11 +81,12 @@ test('when the host restarts, the page shows reconnecting, then connected, and r
   assert.ok(seen.sockets.length >= 2, `expected a new socket after the restart, saw ${seen.sockets.length}`);
 });
 
-test("after a resync frame (the host's listener lost PostgreSQL) the page reloads its tables", async () => {
+test("after a resync frame (the host's listener lost PostgreSQL) the page takes a fresh snapshot of its tables", async () => {
   const { page, seen } = await open(`${host.url}/`);
   await waitForState(page, 'connected');
   await page.waitForSelector('#roles-table :is(.empty, table)');
-  const loads = () => seen.requests.filter((r) => r === 'GET /api/rows/roles').length;
+  const loads = () => seen.sent.map((frame) => JSON.parse(frame))
+    .filter((frame) => frame.type === 'subscribe' && frame.snapshot === true && frame.tables.includes('roles')).length;
   assert.equal(loads(), 1);
 
   // Cut every connection to this database but psql's own, the host's listener among them, and write at once: the
@@ -172,5 +173,46 @@ test('the React page re-renders with new props and callbacks on the same socket,
   const subscribed = sent.filter((frame) => frame.type === 'subscribe').flatMap((frame) => frame.tables);
   assert.deepEqual(subscribed.sort(), ['profiles', 'registrations', 'roles'], `frames sent: ${seen.sent.join(' ')}`);
   assert.ok(!sent.some((frame) => frame.type === 'unsubscribe'), `re-rendering unsubscribed: ${seen.sent.join(' ')}`);
+  assert.deepEqual(seen.errors, []);
+});
+
+test('the React page with useLiveRows, opened during concurrent psql writes, ends equal to the table', async () => {
+  await db.psql("INSERT INTO registrations (profile_id, event) SELECT i, 'seed ' || i FROM generate_series(1, 100) i");
+  // Inserts, updates and deletes, each its own transaction, while the page opens and takes its snapshot.
+  const writing = db.psql(`DO $$
+    DECLARE r float;
+    BEGIN
+      FOR i IN 1..400 LOOP
+        r := random();
+        IF r < 0.45 THEN
+          INSERT INTO registrations (profile_id, event) VALUES (i, 'written ' || i);
+        ELSIF r < 0.8 THEN
+          UPDATE registrations SET event = 'updated ' || i, profile_id = i
+            WHERE id = (SELECT id FROM registrations ORDER BY random() LIMIT 1);
+        ELSE
+          DELETE FROM registrations WHERE id = (SELECT id FROM registrations ORDER BY random() LIMIT 1);
+        END IF;
+        COMMIT;
+        PERFORM pg_sleep(0.003);
+      END LOOP;
+    END $$`);
+  const { page, seen } = await open(`${host.url}/react.html`);
+  await waitForState(page, 'connected');
+  await page.waitForSelector('#registrations-section[data-status="live"]', { timeout: 15_000 });
+  await writing;
+  // Changes reach a socket in commit order: once the page shows this row, it has applied every write before it.
+  const last = await db.psql("INSERT INTO registrations (profile_id, event) VALUES (0, 'after the writes') RETURNING id");
+  await page.waitForSelector(`#registrations-row-${last}`, { timeout: 10_000 });
+
+  const shown = await page.$$eval('#registrations-table tbody tr',
+    (rows) => rows.map((row) => [...row.cells].slice(0, 4).map((cell) => cell.textContent)));
+  const table = JSON.parse(await db.psql('SELECT json_agg(to_jsonb(r) ORDER BY id) FROM registrations r'));
+  const text = (value) => (value === null || value === undefined ? '' : String(value));
+  const expected = table.map((row) => [row.id, row.profile_id, row.event, row.created_at].map(text));
+  assert.ok(expected.length > 0);
+  assert.deepEqual(shown, expected);
+  assert.equal(seen.sockets.length, 1, 'one socket');
+  const snapshots = seen.sent.map((frame) => JSON.parse(frame)).filter((frame) => frame.snapshot === true);
+  assert.deepEqual(snapshots.flatMap((frame) => frame.tables).sort(), ['profiles', 'registrations', 'roles']);
   assert.deepEqual(seen.errors, []);
 });

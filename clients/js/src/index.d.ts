@@ -88,7 +88,8 @@ export type ServerErrorCode =
   | 'rate_limited'
   | 'unsupported_data'
   | 'unavailable'
-  | 'invalid_position';
+  | 'invalid_position'
+  | 'snapshot_unavailable'; // a snapshot of a table without a primary key
 
 /** Codes the client adds: close codes it reports, and its own refusals. */
 export type ClientErrorCode =
@@ -97,7 +98,8 @@ export type ClientErrorCode =
   | 'message_too_big' // closed with 1009
   | 'server_error' // closed with 1011
   | 'authentication_expired' // closed with 4001: the client reconnects, running beforeConnect and the URL function again
-  | 'invalid_frame' // the server sent something that is not JSON
+  | 'invalid_frame' // the server sent something that is not JSON, or a frame the client cannot use (a snapshot_end without its key...)
+  | 'missing_key' // LiveRows met a row without its key columns (left out)
   | 'conflicting_subscription' // the same table with another filter on the same client
   | 'unsubscribed' // `ready` of a subscription unsubscribed before its acknowledgment
   | 'connect_failed' // an attempt failed before `welcome`: a refused handshake (401, 403, 503 reach a browser as 1006), the network, beforeConnect or the URL function
@@ -224,6 +226,35 @@ export interface SubscribeOptions<R = Row> {
   operations?: Operation[];
   /** Which rows to receive, decided by the server. Default: all. */
   filter?: RowFilter<R>;
+  /**
+   * Ask for the table's current rows (under the filter) first: `onSnapshot` gets them, then `onChange` every change
+   * after them, with no gap and no repeat. `ready` resolves once every table's snapshot has come. The client takes a
+   * fresh snapshot after a `resync` and after a reconnect, except where it can resume the table exactly (a lossless
+   * server and a kept position): then the changes missed meanwhile come instead. Default: false.
+   */
+  snapshot?: boolean;
+  /** The most rows a snapshot may hold (the server also caps it: `MaxSnapshotRows`, 10,000 by default). */
+  limit?: number;
+  /** Called with each table's snapshot (first, and again after a resync or a reconnect): it replaces what you had. */
+  onSnapshot?: (snapshot: Snapshot<R>) => void;
+}
+
+/** A table's rows at one point, from which its later changes apply (docs/protocol.md, snapshot). */
+export interface Snapshot<R = Row> {
+  /** The table's schema, e.g. `public`. */
+  schema: string;
+  /** The table's name, without its schema. */
+  table: string;
+  /** The rows, as change frames carry them (excluded columns left out), in the server's order. */
+  rows: R[];
+  /** How many rows came. */
+  count: number;
+  /** Whether rows were left out (the limit, or the server's cap). */
+  truncated: boolean;
+  /** The table's primary key columns: what changes are applied by. */
+  key: string[];
+  /** Lossless servers: the position the snapshot is at; changes after it follow. */
+  position?: number;
 }
 
 export interface Subscription {
@@ -250,6 +281,11 @@ export interface Subscription {
    * is that reason, and onError is called). A failed subscription is not sent again.
    */
   readonly error: PgNotifyError | null;
+  /**
+   * Snapshot subscriptions: whether a snapshot is wanted or on its way for one of its tables (at first, and after a
+   * resync or a reconnect). Its changes are held meanwhile and delivered after the snapshot.
+   */
+  readonly awaitingSnapshot: boolean;
   /** Stops delivery to this subscription (and unsubscribes on the server unless another one uses the table). */
   unsubscribe(): void;
 }
@@ -302,3 +338,63 @@ export declare class PgNotifyClient {
     options?: SubscribeOptions<R>,
   ): Subscription;
 }
+
+/**
+ * `loading` until the first snapshot; `live`; `reconnecting` while the socket is down (the rows stay as they were);
+ * `resyncing` while a fresh snapshot is on its way after a resync; `failed` (see `error`); `closed` after close().
+ */
+export type LiveRowsStatus = 'loading' | 'live' | 'reconnecting' | 'resyncing' | 'failed' | 'closed';
+
+/** What LiveRows shows at one point: the same object until something changes. */
+export interface LiveRowsView<R = Row> {
+  /** The rows, ordered by primary key. */
+  readonly rows: readonly R[];
+  readonly status: LiveRowsStatus;
+  /** Why it failed (snapshot_unavailable, forbidden, unknown_table, invalid_frame...), or a row it left out (missing_key). */
+  readonly error: PgNotifyError | null;
+  /** Whether the last snapshot left rows out (its limit, or the server's cap). */
+  readonly truncated: boolean;
+}
+
+export interface LiveRowsOptions<R = Row> {
+  /** Which rows, decided by the server; an UPDATE whose new row no longer passes it removes the row. */
+  filter?: RowFilter<R>;
+  /** The most rows the snapshot may hold. */
+  limit?: number;
+}
+
+/**
+ * The rows of one table, kept equal to the table (under a filter) from a snapshot and every change after it, keyed
+ * and ordered by primary key. INSERT and UPDATE upsert by key, except that an UPDATE whose new row no longer passes
+ * the filter removes it; DELETE removes by key; TRUNCATE empties. It takes a fresh snapshot after a `resync` and after
+ * a reconnect, except where it resumes exactly (lossless servers). The table needs a primary key
+ * (`snapshot_unavailable` otherwise).
+ */
+export declare class LiveRows<R = Row> {
+  /** Subscribes at once on `client` (which its owner connects and closes). */
+  constructor(client: PgNotifyClient, table: string, options?: LiveRowsOptions<R>);
+  /** The table, as given. */
+  readonly table: string;
+  /** The rows, ordered by primary key: the same frozen array until something changes. */
+  readonly rows: readonly R[];
+  readonly status: LiveRowsStatus;
+  readonly error: PgNotifyError | null;
+  readonly truncated: boolean;
+  /** The primary key columns, from the last snapshot (null before it). */
+  readonly key: string[] | null;
+  /** `{ rows, status, error, truncated }`, the same object until something changes (for useSyncExternalStore). */
+  getSnapshot(): LiveRowsView<R>;
+  /** Calls `listener` after every change of the rows or the status; returns the function that removes it. */
+  subscribe(listener: () => void): () => void;
+  /** `change`: called with the new view after every change. */
+  on(event: 'change', listener: (view: LiveRowsView<R>) => void): this;
+  off(event: 'change', listener: (view: LiveRowsView<R>) => void): this;
+  /** Unsubscribes; the rows stay as they were and the status becomes `closed`. */
+  close(): void;
+}
+
+/**
+ * Whether `row` passes `filter` as the server decides it (docs/protocol.md). Numbers are compared as JavaScript
+ * numbers: beyond 2^53 or double's range the server, which compares decimals or the number's text, may differ.
+ */
+export declare function matchesFilter(filter: RowFilter | null | undefined, row: Row): boolean;

@@ -29,6 +29,9 @@ const CLOSE_ERRORS = {
   4001: 'authentication_expired', // the credentials ran out: the next attempt runs beforeConnect and the URL function again
 };
 
+/** snapshot_unavailable answers in a row for one table after which its snapshot subscriptions fail. */
+const SNAPSHOT_ATTEMPTS = 3;
+
 /** The close code the client uses for a socket it gives up on (4000-4999 is for applications). */
 const CLOSE_ABANDONED = 4000;
 
@@ -94,6 +97,7 @@ export class PgNotifyClient {
   #resumed = new Set(); // tables acknowledged with `since` on this socket
   #early = new Map(); // table -> highest position received before the answer to a subscribe without `since`
   #awaitingResume = null; // subscriptions that were live before the drop, until all are live again
+  #snapshots = new Map(); // request id -> Map(table -> snapshot record) of snapshots asked for and not ended yet
   #tokens = 0; // requests that may be sent right now
   #tokensAt = 0;
   #pausedUntil = 0; // after a rate_limited answer
@@ -196,7 +200,7 @@ export class PgNotifyClient {
    * removes the listener.
    * @param {string | string[] | (() => void)} tables
    * @param {(change: object) => void} [onChange]
-   * @param {{ operations?: string[], filter?: object }} [options]
+   * @param {{ operations?: string[], filter?: object, snapshot?: boolean, limit?: number, onSnapshot?: (snapshot: object) => void }} [options]
    */
   subscribe(tables, onChange, options = {}) {
     if (typeof tables === 'function' && onChange === undefined) {
@@ -207,7 +211,11 @@ export class PgNotifyClient {
     const names = [...new Set((Array.isArray(tables) ? tables : [tables]).map(canonicalTableName))];
     if (names.length === 0) throw new TypeError('subscribe() needs at least one table.');
     if (typeof onChange !== 'function') throw new TypeError('subscribe() needs an onChange function.');
-    const { operations, filter } = options ?? {};
+    const { operations, filter, snapshot, limit, onSnapshot } = options ?? {};
+    if (limit !== undefined && limit !== null && !(Number.isSafeInteger(limit) && limit > 0)) {
+      throw new TypeError('subscribe(): limit must be a positive integer.');
+    }
+    if (onSnapshot !== undefined && typeof onSnapshot !== 'function') throw new TypeError('subscribe(): onSnapshot must be a function.');
 
     const sub = {
       tables: names,
@@ -219,7 +227,15 @@ export class PgNotifyClient {
       recovered: false,
       error: null,
       skipThrough: new Map(), // table -> position: replayed changes older than the subscription are not for it
+      snapshot: snapshot === true,
+      limit: snapshot === true ? limit ?? null : null,
+      onSnapshot: onSnapshot ?? null,
+      // table -> null (a snapshot is wanted, not asked for yet) or the snapshot record of the request that asks for
+      // it. While a table is in here, its changes are not delivered to this subscription: see #onChange.
+      snap: new Map(),
+      snapFailures: new Map(), // table -> snapshot_unavailable answers in a row
     };
+    if (sub.snapshot) for (const table of names) sub.snap.set(table, null);
     sub.filterKey = stableJson(sub.filter);
     sub.ready = new Promise((resolve, reject) => Object.assign(sub, { resolve, reject }));
     sub.ready.catch(() => {}); // failures also reach onError: an unobserved `ready` must not crash Node
@@ -230,6 +246,7 @@ export class PgNotifyClient {
       get state() { return sub.state; },
       get recovered() { return sub.recovered; },
       get error() { return sub.error; },
+      get awaitingSnapshot() { return sub.snap.size > 0; },
       unsubscribe: () => this.#unsubscribe(sub),
     };
 
@@ -304,7 +321,21 @@ export class PgNotifyClient {
     const desired = this.#desired(table);
     const expected = this.#expected(table);
     if (desired === null) return expected !== null;
-    return expected === null || !covers(expected, desired);
+    return expected === null || !covers(expected, desired) || this.#snapshotWanted(table) !== null;
+  }
+
+  /**
+   * Whether subscriptions want a snapshot of `table` that no request asks for yet: null, or `{ limit }`, the largest
+   * limit they asked for (null for none). Subscriptions of one client sharing a table share its snapshots.
+   */
+  #snapshotWanted(table) {
+    let wanted = null;
+    for (const sub of this.#subscriptions) {
+      if (!sub.snap.has(table) || sub.snap.get(table) !== null) continue;
+      if (wanted === null) wanted = { limit: sub.limit };
+      else if (wanted.limit !== null) wanted.limit = sub.limit === null ? null : Math.max(wanted.limit, sub.limit);
+    }
+    return wanted;
   }
 
   /** The position to resume `table` from on this socket, or null: only for a table live before, with its filter. */
@@ -367,7 +398,8 @@ export class PgNotifyClient {
   /** One request for `first` and the other waiting tables that want the same (tables resumed or not kept apart). */
   #sendRequest(first, now) {
     const desired = this.#desired(first);
-    const firstSince = this.#sinceFor(first, desired);
+    const firstSnapshot = desired === null ? null : this.#snapshotWanted(first);
+    const firstSince = firstSnapshot === null ? this.#sinceFor(first, desired) : null; // a snapshot starts afresh
     const tables = [first];
     const sinces = firstSince === null ? [] : [firstSince];
     if (!this.#solo.has(first)) {
@@ -377,7 +409,9 @@ export class PgNotifyClient {
         if (!this.#needsRequest(table)) continue;
         const other = this.#desired(table);
         if ((desired === null) !== (other === null) || (desired !== null && desired.key !== other.key)) continue;
-        const since = this.#sinceFor(table, other);
+        const snapshot = other === null ? null : this.#snapshotWanted(table);
+        if (stableJson(snapshot) !== stableJson(firstSnapshot)) continue;
+        const since = snapshot === null ? this.#sinceFor(table, other) : null;
         if ((since === null) !== (firstSince === null)) continue;
         tables.push(table);
         if (since !== null) sinces.push(since);
@@ -391,6 +425,11 @@ export class PgNotifyClient {
     if (desired?.operations) message.operations = desired.operations;
     if (desired?.filter) message.filter = desired.filter;
     if (sinces.length > 0) message.since = request.since = Math.min(...sinces); // a table ahead skips the repeats
+    if (firstSnapshot !== null) {
+      message.snapshot = true;
+      if (firstSnapshot.limit !== null) message.limit = firstSnapshot.limit;
+      this.#askSnapshots(id, tables, firstSnapshot.limit);
+    }
     const text = JSON.stringify(message);
     request.size = text.length;
     this.#inFlight.set(id, request);
@@ -402,10 +441,162 @@ export class PgNotifyClient {
     }
   }
 
+  /** Records the snapshots request `id` asks for, and hands each to the subscriptions that wanted it. */
+  #askSnapshots(id, tables, limit) {
+    const records = new Map();
+    for (const table of tables) {
+      const record = { id, table, limit, subs: new Set(), rows: [], answered: false, buffer: [], problem: null };
+      for (const sub of this.#subscriptions) {
+        if (sub.snap.has(table) && sub.snap.get(table) === null) {
+          sub.snap.set(table, record);
+          record.subs.add(sub);
+        }
+      }
+      records.set(table, record);
+    }
+    this.#snapshots.set(id, records);
+  }
+
+  /** The snapshots of request `id` will not come (refused, ignored, or the socket dropped): want them again. */
+  #retractSnapshots(id) {
+    const records = this.#snapshots.get(id);
+    if (!records) return;
+    this.#snapshots.delete(id);
+    for (const record of records.values()) {
+      for (const sub of record.subs) if (sub.snap.get(record.table) === record) sub.snap.set(record.table, null);
+      this.#dirty.add(record.table);
+    }
+  }
+
+  /** Snapshot subscriptions of `tables` (all when null) take a fresh snapshot: after a resync, or a resume that failed. */
+  #resnapshot(tables = null) {
+    for (const sub of this.#subscriptions) {
+      if (!sub.snapshot) continue;
+      for (const table of sub.tables) {
+        if (tables !== null && !tables.includes(table)) continue;
+        const record = sub.snap.get(table);
+        if (record === null) continue;
+        if (record) {
+          record.subs.delete(sub);
+          if (record.subs.size === 0) this.#forgetRecord(record);
+        }
+        sub.snap.set(table, null);
+        this.#dirty.add(table);
+      }
+    }
+    this.#notifyStore();
+    if (this.#welcomed) this.#queueFlush();
+  }
+
+  #forgetRecord(record) {
+    const records = this.#snapshots.get(record.id);
+    if (records?.get(record.table) !== record) return;
+    records.delete(record.table);
+    if (records.size === 0) this.#snapshots.delete(record.id);
+  }
+
+  /**
+   * The server could not give a table's snapshot (after acknowledging the subscription, which stands): no primary key,
+   * an excluded key column, no right to read it, a database failure or a timeout. The rows sent so far are dropped.
+   * The first failures in a row are asked again after a backoff delay (the cause may pass); the third fails the
+   * snapshot subscriptions of the table, with the server's error.
+   */
+  #snapshotFailed(record, error) {
+    this.#forgetRecord(record);
+    error.tables = [record.table];
+    const subs = [...record.subs].filter((sub) => this.#subscriptions.has(sub) && sub.snap.get(record.table) === record);
+    const failures = Math.max(0, ...subs.map((sub) => sub.snapFailures.get(record.table) ?? 0)) + 1;
+    if (failures >= SNAPSHOT_ATTEMPTS) {
+      this.#fail(subs, error);
+      return;
+    }
+    for (const sub of subs) {
+      sub.snapFailures.set(record.table, failures);
+      sub.snap.set(record.table, null);
+    }
+    this.#report(error);
+    this.#retryAt.set(record.table, Date.now() + this.#backoff(failures));
+    this.#dirty.add(record.table);
+    this.#queueFlush();
+  }
+
+  /** The record a snapshot frame is for, or null: frames of unknown requests or tables are ignored. */
+  #recordOf(frame) {
+    if (typeof frame.schema !== 'string' || typeof frame.table !== 'string') return null;
+    if (typeof frame.id !== 'string' && typeof frame.id !== 'number') return null;
+    return this.#snapshots.get(frame.id)?.get(tableName(frame.schema, frame.table)) ?? null;
+  }
+
+  #onSnapshotRows(frame) {
+    const record = this.#recordOf(frame);
+    if (!record || record.problem) return;
+    const { rows } = frame;
+    if (!Array.isArray(rows) || !rows.every(isRow)) {
+      record.problem = 'a snapshot frame whose rows are not an array of objects';
+    } else if (record.limit !== null && record.rows.length + rows.length > record.limit) {
+      record.problem = `more snapshot rows than the limit (${record.limit}) asked for`;
+    } else {
+      for (const row of rows) record.rows.push(row);
+    }
+  }
+
+  /**
+   * The snapshot of a table is complete: each subscription that waited for it gets it (onSnapshot), then the changes
+   * that came after the acknowledgment, in order; from then on its changes are delivered as they come.
+   */
+  #onSnapshotEnd(frame) {
+    const record = this.#recordOf(frame);
+    if (!record) return;
+    this.#forgetRecord(record);
+    const subs = [...record.subs].filter((sub) => this.#subscriptions.has(sub) && sub.snap.get(record.table) === record);
+    const { key, count, truncated } = frame;
+    let problem = record.problem;
+    if (!problem && !(Array.isArray(key) && key.length > 0 && key.every((column) => typeof column === 'string'))) {
+      problem = 'a snapshot_end without its key columns';
+    } else if (!problem && (typeof count !== 'number' || typeof truncated !== 'boolean')) {
+      problem = 'a snapshot_end without a count or truncated';
+    }
+    if (problem) {
+      // The rows cannot be trusted or keyed: those subscriptions fail, rather than show wrong rows.
+      this.#fail(subs, new PgNotifyError('invalid_frame', `The server sent ${problem} for '${record.table}'.`, { tables: [record.table] }));
+      return;
+    }
+    if (count !== record.rows.length) {
+      this.#report(new PgNotifyError('invalid_frame',
+        `The snapshot of '${record.table}' says ${count} rows, but ${record.rows.length} came.`, { tables: [record.table] }));
+    }
+    const position = Number.isSafeInteger(frame.position) ? frame.position : null;
+    if (position !== null) {
+      const served = this.#served.get(record.table);
+      const entry = this.#positions.get(record.table);
+      if (served && !(entry && entry.filterKey === served.filterKey && entry.position >= position)) {
+        this.#setPosition(record.table, position, served.filterKey);
+      }
+    }
+    const snapshot = { schema: frame.schema, table: frame.table, rows: record.rows, count: record.rows.length, truncated, key: [...key] };
+    if (position !== null) snapshot.position = position;
+    for (const [index, sub] of subs.entries()) {
+      if (!this.#subscriptions.has(sub) || sub.snap.get(record.table) !== record) continue;
+      sub.snap.delete(record.table);
+      sub.snapFailures.delete(record.table);
+      this.#call(sub.onSnapshot, index === subs.length - 1 ? snapshot : { ...snapshot, rows: [...record.rows], key: [...key] });
+      for (const change of record.buffer) {
+        if (!this.#subscriptions.has(sub) || sub.snap.has(record.table)) break;
+        // In the snapshot already (lossless: its position says so).
+        if (position !== null && Number.isSafeInteger(change.position) && change.position <= position) continue;
+        if (sub.operations && !sub.operations.includes(change.operation)) continue;
+        this.#call(sub.onChange, change);
+      }
+    }
+    this.#notifyStore();
+    this.#settleSubscriptions();
+  }
+
   /** Resolves and revives subscriptions the server now serves in full; reports a resync once resumes are done. */
   #settleSubscriptions() {
     for (const sub of this.#subscriptions) {
-      if (sub.state === 'live' || !this.#isServed(sub)) continue;
+      // A snapshot subscription is live once it has its snapshots, too.
+      if (sub.state === 'live' || sub.snap.size > 0 || !this.#isServed(sub)) continue;
       if (sub.state === 'resuming') sub.recovered = sub.tables.every((table) => this.#resumed.has(table));
       this.#setSubState(sub, 'live');
       sub.resolve();
@@ -415,7 +606,8 @@ export class PgNotifyClient {
       this.#awaitingResume = null;
       // Without a change log to resume from, the app must reload, which it should do once the subscriptions are live
       // again (listen, then read).
-      if ([...waiting].some((sub) => sub.state === 'live' && !sub.recovered)) {
+      // Snapshot subscriptions took a fresh snapshot instead.
+      if ([...waiting].some((sub) => sub.state === 'live' && !sub.recovered && !sub.snapshot)) {
         this.#emit('resync', this.#options.onResync, { type: 'resync', reason: 'reconnected' });
       }
     }
@@ -527,14 +719,33 @@ export class PgNotifyClient {
       return;
     }
 
-    switch (frame?.type) {
+    if (frame === null || typeof frame !== 'object') return;
+    try {
+      this.#dispatch(frame);
+    } catch (error) {
+      // A frame of a shape nothing expected: reported, and the client carries on.
+      this.#report(new PgNotifyError('invalid_frame', `The client could not handle a '${String(frame.type).slice(0, 40)}' frame: ${error?.message}`,
+        { cause: error }));
+    }
+  }
+
+  #dispatch(frame) {
+    switch (frame.type) {
       case 'welcome':
         this.#onWelcome(frame);
         break;
       case 'change':
         this.#onChange(frame);
         break;
+      case 'snapshot':
+        this.#onSnapshotRows(frame);
+        break;
+      case 'snapshot_end':
+        this.#onSnapshotEnd(frame);
+        break;
       case 'resync':
+        // Snapshot subscriptions take a fresh snapshot (their rows stay until it comes); the app hears of it too.
+        this.#resnapshot();
         this.#emit('resync', this.#options.onResync, frame);
         break;
       case 'unsubscribed':
@@ -572,6 +783,15 @@ export class PgNotifyClient {
     this.#armHeartbeat(this.#options.heartbeatMs);
     const resuming = [...this.#subscriptions].filter((sub) => sub.state === 'resuming');
     this.#awaitingResume = resuming.length > 0 ? new Set(resuming) : null;
+    // A snapshot subscription that was live resumes from its table's position where that is exact (a lossless server,
+    // a position kept with its filter); anywhere else it takes a fresh snapshot.
+    for (const sub of resuming) {
+      if (!sub.snapshot) continue;
+      for (const table of sub.tables) {
+        const entry = this.#positions.get(table);
+        if (!(this.#lossless && entry && entry.filterKey === sub.filterKey)) sub.snap.set(table, null);
+      }
+    }
     for (const sub of this.#subscriptions) for (const table of sub.tables) this.#dirty.add(table);
     this.#setState('open');
     if (ws !== this.#ws) return; // the app closed or reconnected from onState
@@ -582,6 +802,8 @@ export class PgNotifyClient {
   #onAnswer(frame) {
     const request = this.#take(frame.id);
     if (!request) return;
+    // The subscription is live: changes from here on are after the snapshot's start, held until it ends.
+    for (const record of this.#snapshots.get(request.id)?.values() ?? []) record.answered = true;
     const head = typeof frame.position === 'number' ? frame.position : null;
     for (const table of request.tables) {
       this.#retryAt.delete(table);
@@ -621,7 +843,7 @@ export class PgNotifyClient {
   #onEnded(frame) {
     const tables = (Array.isArray(frame.tables) ? frame.tables : []).map(canonicalTableName);
     for (const table of tables) this.#served.delete(table);
-    const reason = String(frame.reason);
+    const reason = typeof frame.reason === 'string' ? frame.reason : 'unknown';
     const error = new PgNotifyError(reason,
       `The server ended the subscription to ${tables.map((t) => `'${t}'`).join(', ')} (${reason}).`, { id: null, tables });
     const subs = [...this.#subscriptions].filter((sub) => sub.tables.some((table) => tables.includes(table)));
@@ -637,15 +859,31 @@ export class PgNotifyClient {
   }
 
   #onRefused(frame) {
-    const error = new PgNotifyError(frame.code, frame.message, { id: frame.id });
+    const code = typeof frame.code === 'string' ? frame.code : 'invalid_frame';
+    const error = new PgNotifyError(code, typeof frame.message === 'string' ? frame.message : `The server refused a request (${code}).`,
+      { id: frame.id });
+    if (code === 'snapshot_unavailable' && frame.id != null) {
+      const record = this.#recordOf(frame);
+      if (record) {
+        this.#snapshotFailed(record, error);
+        return;
+      }
+    }
     const request = frame.id == null ? null : this.#take(frame.id);
     if (!request) {
       this.#report(error);
       return;
     }
     for (const table of request.tables) this.#dirty.add(table);
+    const snapshotSubs = [...(this.#snapshots.get(request.id)?.values() ?? [])].flatMap((record) => [...record.subs]);
+    this.#retractSnapshots(request.id);
 
-    if (error.code === 'unavailable') {
+    if (error.code === 'snapshot_unavailable' && request.tables.length === 1) {
+      // The table has no primary key: the snapshot subscriptions fail; others of the table carry on.
+      const [table] = request.tables;
+      const subs = [...this.#subscriptions].filter((sub) => sub.snapshot && sub.tables.includes(table));
+      this.#fail(subs.length > 0 ? subs : snapshotSubs, error);
+    } else if (error.code === 'unavailable') {
       // The server could not make it live in time, and dropped those tables: ask again after a while.
       const at = Date.now() + this.#backoff(this.#unavailable++);
       for (const table of request.tables) {
@@ -655,6 +893,7 @@ export class PgNotifyClient {
       this.#report(error);
     } else if (request.type === 'subscribe' && error.code === 'invalid_position' && request.since !== null) {
       for (const table of request.tables) this.#forgetPosition(table); // cannot resume here: subscribe afresh, and the app reloads
+      this.#resnapshot(request.tables);
     } else if (request.tables.length > 1) {
       for (const table of request.tables) this.#solo.add(table); // a request succeeds or fails as a whole: find whose table
     } else if (request.type === 'subscribe') {
@@ -680,6 +919,7 @@ export class PgNotifyClient {
    */
   #onRateLimited() {
     for (const request of this.#inFlight.values()) {
+      this.#retractSnapshots(request.id); // asked again with the request; frames of this one are then ignored
       for (const table of request.tables) {
         if (this.#lastSent.get(table) === request) this.#lastSent.delete(table);
         this.#dirty.add(table);
@@ -690,8 +930,12 @@ export class PgNotifyClient {
   }
 
   #onChange(frame) {
+    if (typeof frame.schema !== 'string' || typeof frame.table !== 'string') {
+      this.#report(new PgNotifyError('invalid_frame', 'The server sent a change frame without its schema and table.'));
+      return;
+    }
     const table = tableName(frame.schema, frame.table);
-    const position = typeof frame.position === 'number' ? frame.position : null;
+    const position = Number.isSafeInteger(frame.position) ? frame.position : null;
     if (position !== null) {
       const entry = this.#positions.get(table);
       if (entry && position <= entry.position) return; // a repeat from a replay of this table
@@ -701,8 +945,19 @@ export class PgNotifyClient {
       else if (served) this.#setPosition(table, position, served.filterKey);
     }
 
+    const held = new Set();
     for (const sub of [...this.#subscriptions]) {
       if (!this.#subscriptions.has(sub) || !sub.tables.includes(table)) continue;
+      if (sub.snap.has(table)) {
+        // Waiting for a snapshot. Before the answer to its request, the change is in the snapshot to come (read
+        // once the subscription is live); after it, the change goes on top of the snapshot, so it is held until then.
+        const record = sub.snap.get(table);
+        if (record?.answered && !held.has(record)) {
+          held.add(record);
+          record.buffer.push(frame);
+        }
+        continue;
+      }
       if (sub.operations && !sub.operations.includes(frame.operation)) continue;
       if (position !== null && position <= sub.skipThrough.get(table)) continue;
       this.#call(sub.onChange, frame);
@@ -866,7 +1121,9 @@ export class PgNotifyClient {
     this.#resumed.clear();
     this.#early.clear();
     this.#awaitingResume = null;
+    this.#snapshots.clear();
     for (const sub of this.#subscriptions) {
+      for (const [table, record] of sub.snap) if (record !== null) sub.snap.set(table, null); // asked again on the next socket
       sub.skipThrough.clear();
       if (sub.state === 'live') this.#setSubState(sub, 'resuming');
     }
@@ -944,6 +1201,361 @@ export class PgNotifyClient {
       if (isErrorListener) console.error('PgNotify: an error listener threw', error);
       else this.#report(error);
     }
+  }
+}
+
+/**
+ * The rows of one table, kept equal to the table (under a filter) from a snapshot and the changes after it: keyed by
+ * the table's primary key (the snapshot's `key`), ordered by it. It takes a fresh snapshot after a `resync` and after
+ * a reconnect, unless the client could resume the table from its position (lossless servers), which is exact.
+ *
+ * Applying a change: INSERT and UPDATE upsert by key, except that an UPDATE whose new row no longer passes the filter
+ * removes it (the filter is evaluated here as the server does: see matchesFilter); DELETE removes by key; TRUNCATE
+ * empties.
+ */
+export class LiveRows {
+  #client;
+  #table;
+  #filter;
+  #limit;
+  #subscription = null;
+  #unwatch = null;
+  #key = null; // the key columns, from the last snapshot
+  #entries = new Map(); // key text -> { values, row }
+  #sorted = []; // the same entries, ordered by key
+  #rows = Object.freeze([]);
+  #rowsStale = false;
+  #truncated = false;
+  #hasSnapshot = false;
+  #problem = null; // a PgNotifyError of its own (rows without their key, a change it could not apply)
+  #closed = false;
+  #status = 'loading';
+  #view = null;
+  #listeners = new Set();
+  #storeListeners = new Set();
+
+  /**
+   * @param {PgNotifyClient} client The client to subscribe with (connected by its owner).
+   * @param {string} table `name` or `schema.name`.
+   * @param {{ filter?: object, limit?: number }} [options]
+   */
+  constructor(client, table, options = {}) {
+    if (!client || typeof client.subscribe !== 'function') throw new TypeError('LiveRows needs a PgNotifyClient.');
+    if (typeof table !== 'string' || table.length === 0) throw new TypeError('LiveRows needs a table name.');
+    this.#client = client;
+    this.#table = table;
+    this.#filter = options.filter ?? null;
+    this.#limit = options.limit ?? null;
+    this.subscribe = this.subscribe.bind(this);
+    this.getSnapshot = this.getSnapshot.bind(this);
+    this.#unwatch = client.subscribe(() => this.#refresh());
+    this.#subscription = client.subscribe(table, (change) => this.#onChange(change), {
+      filter: this.#filter ?? undefined,
+      snapshot: true,
+      limit: this.#limit ?? undefined,
+      onSnapshot: (snapshot) => this.#onSnapshot(snapshot),
+    });
+    this.#subscription.ready.catch(() => this.#refresh());
+    this.#refresh();
+  }
+
+  /** The table, as given. */
+  get table() {
+    return this.#table;
+  }
+
+  /** The rows, ordered by key: the same (frozen) array until something changes. */
+  get rows() {
+    if (this.#rowsStale) {
+      this.#rows = Object.freeze(this.#sorted.map((entry) => entry.row));
+      this.#rowsStale = false;
+    }
+    return this.#rows;
+  }
+
+  /**
+   * `loading` until the first snapshot; `live`; `reconnecting` while the socket is down (the rows stay as they were);
+   * `resyncing` while a fresh snapshot is on its way after a resync; `failed` (see `error`); `closed`.
+   */
+  get status() {
+    return this.#status;
+  }
+
+  /** Why it failed, or the last problem met while applying (rows without their key). Null otherwise. */
+  get error() {
+    return this.#subscription?.error ?? this.#problem;
+  }
+
+  /** Whether the last snapshot left rows out (its limit, or the server's cap). */
+  get truncated() {
+    return this.#truncated;
+  }
+
+  /** The primary key columns, from the last snapshot (null before it). */
+  get key() {
+    return this.#key;
+  }
+
+  /** `{ rows, status, error, truncated }`: the same object until something changes (for useSyncExternalStore). */
+  getSnapshot() {
+    if (this.#view === null) {
+      this.#view = Object.freeze({ rows: this.rows, status: this.#status, error: this.error, truncated: this.#truncated });
+    }
+    return this.#view;
+  }
+
+  /** Calls `listener` after every change of the rows or the status; returns the function that removes it. */
+  subscribe(listener) {
+    this.#storeListeners.add(listener);
+    return () => this.#storeListeners.delete(listener);
+  }
+
+  /** Adds a listener for `change`: called with `{ rows, status, error, truncated }` after every change. */
+  on(event, listener) {
+    if (event === 'change') this.#listeners.add(listener);
+    return this;
+  }
+
+  /** Removes a listener added with on(). */
+  off(event, listener) {
+    if (event === 'change') this.#listeners.delete(listener);
+    return this;
+  }
+
+  /** Unsubscribes; the rows stay as they were, the status becomes `closed`. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscription?.unsubscribe();
+    this.#unwatch?.();
+    this.#changed();
+  }
+
+  #onSnapshot(snapshot) {
+    if (this.#closed) return;
+    this.#key = snapshot.key;
+    this.#truncated = snapshot.truncated === true;
+    this.#problem = null;
+    this.#entries = new Map();
+    for (const row of snapshot.rows) {
+      const entry = this.#entry(row);
+      if (entry) this.#entries.set(entry.text, entry);
+    }
+    this.#sorted = [...this.#entries.values()].sort((a, b) => compareKeys(a.values, b.values));
+    this.#hasSnapshot = true;
+    this.#rowsStale = true;
+    this.#changed();
+  }
+
+  #onChange(change) {
+    if (this.#closed || !this.#hasSnapshot) return;
+    const { data, old } = change;
+    switch (change.operation) {
+      case 'INSERT':
+        this.#upsert(data);
+        break;
+      case 'UPDATE': {
+        const entry = this.#entry(data);
+        const before = old === undefined ? null : this.#entry(old);
+        if (before && entry && before.text !== entry.text) this.#remove(before.text); // the key itself changed
+        if (!entry) break;
+        if (this.#filter === null || matchesFilter(this.#filter, data)) this.#upsert(data, entry);
+        else this.#remove(entry.text); // it left the filter
+        break;
+      }
+      case 'DELETE': {
+        const entry = this.#entry(old);
+        if (entry) this.#remove(entry.text);
+        break;
+      }
+      case 'TRUNCATE':
+        this.#entries.clear();
+        this.#sorted = [];
+        break;
+      default:
+        return;
+    }
+    this.#rowsStale = true;
+    this.#changed();
+  }
+
+  /** A row's key values and their text, or null (with the problem noted) when the row lacks a key column. */
+  #entry(row) {
+    if (!isRow(row)) {
+      this.#problem = new PgNotifyError('missing_key', `A change of '${this.#table}' came without its row.`, { tables: [this.#table] });
+      return null;
+    }
+    const values = [];
+    for (const column of this.#key) {
+      if (!Object.hasOwn(row, column)) {
+        this.#problem = new PgNotifyError('missing_key',
+          `A row of '${this.#table}' came without its key column '${column}' (is it excluded?): it is left out.`, { tables: [this.#table] });
+        return null;
+      }
+      values.push(row[column]);
+    }
+    let text;
+    try {
+      text = JSON.stringify(values);
+    } catch {
+      this.#problem = new PgNotifyError('missing_key', `A row of '${this.#table}' has a key that cannot be compared.`, { tables: [this.#table] });
+      return null;
+    }
+    return { text, values, row };
+  }
+
+  #upsert(row, entry = this.#entry(row)) {
+    if (!entry) return;
+    const existing = this.#entries.get(entry.text);
+    if (existing) {
+      existing.row = row;
+      return;
+    }
+    this.#entries.set(entry.text, entry);
+    this.#sorted.splice(this.#indexOf(entry.values), 0, entry);
+  }
+
+  #remove(text) {
+    const entry = this.#entries.get(text);
+    if (!entry) return;
+    this.#entries.delete(text);
+    const index = this.#indexOf(entry.values);
+    if (this.#sorted[index] === entry) this.#sorted.splice(index, 1);
+    else this.#sorted = this.#sorted.filter((other) => other !== entry); // keys that do not order (never expected)
+  }
+
+  /** The first index whose key is not below `values` (binary search). */
+  #indexOf(values) {
+    let low = 0;
+    let high = this.#sorted.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareKeys(this.#sorted[middle].values, values) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** The subscription's or client's state changed: recompute the status. */
+  #refresh() {
+    if (this.#statusNow() !== this.#status) this.#changed();
+  }
+
+  #statusNow() {
+    if (this.#closed) return 'closed';
+    const sub = this.#subscription;
+    if (!sub) return 'loading';
+    if (sub.state === 'failed') return 'failed';
+    if (!this.#hasSnapshot) return 'loading';
+    if (sub.state === 'resuming' || this.#client.state !== 'open') return 'reconnecting';
+    if (sub.awaitingSnapshot) return 'resyncing';
+    return 'live';
+  }
+
+  #changed() {
+    this.#status = this.#statusNow();
+    this.#view = null;
+    const view = this.getSnapshot();
+    for (const listener of [...this.#storeListeners]) callQuietly(listener, undefined);
+    for (const listener of [...this.#listeners]) callQuietly(listener, view);
+  }
+}
+
+/**
+ * Whether `row` passes `filter`, as the server decides it (docs/protocol.md): every condition must hold; a bare value
+ * means `eq`; `eq`, `neq` and `in` compare values of the same JSON type (numbers by value); `lt`, `lte`, `gt`, `gte`
+ * compare two numbers or two strings (by UTF-16 code units); a row without the column passes no condition. Numbers
+ * are compared as JavaScript numbers: beyond 2^53, or beyond double's range, the server (which compares decimals, or
+ * the number's text) may decide otherwise.
+ * @param {object | null | undefined} filter
+ * @param {object} row
+ */
+export function matchesFilter(filter, row) {
+  if (filter === null || filter === undefined) return true;
+  if (!isRow(row) || !isRow(filter)) return false;
+  for (const [column, condition] of Object.entries(filter)) {
+    if (!Object.hasOwn(row, column)) return false;
+    const cell = row[column];
+    if (isRow(condition)) {
+      for (const [op, value] of Object.entries(condition)) if (!testCondition(op, value, cell)) return false;
+    } else if (!sameValue(condition, cell)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function testCondition(op, value, cell) {
+  switch (op) {
+    case 'eq': return sameValue(value, cell);
+    case 'neq': return !sameValue(value, cell);
+    case 'in': return Array.isArray(value) && value.some((item) => sameValue(item, cell));
+    case 'lt': case 'lte': case 'gt': case 'gte': {
+      const bothNumbers = typeof value === 'number' && typeof cell === 'number';
+      const bothStrings = typeof value === 'string' && typeof cell === 'string';
+      if (!bothNumbers && !bothStrings) return false;
+      const order = cell < value ? -1 : cell > value ? 1 : 0;
+      return op === 'lt' ? order < 0 : op === 'lte' ? order <= 0 : op === 'gt' ? order > 0 : order >= 0;
+    }
+    default: return false; // the server refuses unknown operators
+  }
+}
+
+/** Equality of a filter value and a cell: the same JSON type (scalars only), and the same value. */
+function sameValue(value, cell) {
+  if (value === null) return cell === null;
+  const type = typeof value;
+  if (type !== 'number' && type !== 'string' && type !== 'boolean') return false;
+  return typeof cell === type && cell === value;
+}
+
+/** Key order: component by component; null < booleans < numbers < strings < anything else (by its JSON). */
+function compareKeys(a, b) {
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const order = compareValues(a[i], b[i]);
+    if (order !== 0) return order;
+  }
+  return a.length - b.length;
+}
+
+function compareValues(a, b) {
+  const rankA = valueRank(a);
+  const rankB = valueRank(b);
+  if (rankA !== rankB) return rankA - rankB;
+  if (rankA === 4) {
+    a = safeJson(a);
+    b = safeJson(b);
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function valueRank(value) {
+  if (value === null || value === undefined) return 0;
+  switch (typeof value) {
+    case 'boolean': return 1;
+    case 'number': return 2;
+    case 'string': return 3;
+    default: return 4;
+  }
+}
+
+function safeJson(value) {
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function isRow(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function callQuietly(listener, value) {
+  try {
+    listener(value);
+  } catch (error) {
+    console.error('PgNotify: a LiveRows listener threw', error);
   }
 }
 

@@ -4,6 +4,8 @@ import type { ReactNode } from 'react';
 import type {
   Change,
   ConnectionState,
+  LiveRowsOptions,
+  LiveRowsView,
   PgNotifyClient,
   PgNotifyClientOptions,
   PgNotifyError,
@@ -64,3 +66,15 @@ export declare function useTableChanges<R = Row>(
   onChange: (change: Change<R>) => void,
   options?: UseTableChangesOptions<R>,
 ): UseTableChangesResult;
+
+export interface UseLiveRowsOptions<R = Row> extends LiveRowsOptions<R> {
+  /** The client to subscribe with; leave it out to use the nearest PgNotifyProvider's. Nothing happens while it is null. */
+  client?: PgNotifyClient | null | undefined;
+}
+
+/**
+ * The rows of `table` (under `filter`), live: a snapshot, then every change applied (see LiveRows). No socket of its
+ * own: it uses the provider's client. A new inline filter object on every render is fine: only a change of the table,
+ * the filter (by value) or the limit subscribes again. Without any client the status is `closed`.
+ */
+export declare function useLiveRows<R = Row>(table: string, options?: UseLiveRowsOptions<R>): LiveRowsView<R>;

@@ -5,7 +5,7 @@
 // or filter (compared by value, whatever the order of their keys) resubscribes.
 
 import * as React from 'react';
-import { PgNotifyClient } from './index.js';
+import { LiveRows, PgNotifyClient } from './index.js';
 
 const { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore } = React;
 
@@ -138,6 +138,48 @@ export function useTableChanges(tables, onChange, options = {}) {
   // The status of the current tables/operations/filter only: not ready again as soon as they change.
   const isCurrent = status.key === key;
   return { ready: isCurrent && status.ready, error: isCurrent ? status.error : null, state, recovered };
+}
+
+const LOADING = Object.freeze({ rows: Object.freeze([]), status: 'loading', error: null, truncated: false });
+const NO_CLIENT = Object.freeze({ ...LOADING, status: 'closed' });
+const noStore = () => () => {};
+
+/**
+ * The rows of `table` (under `filter`), live: a snapshot, then every change applied (LiveRows). Returns
+ * `{ rows, status, error, truncated }`; `rows` is ordered by primary key and is the same array until something changes.
+ * Uses the nearest PgNotifyProvider's client (or `options.client`): no socket of its own. Only a change of the table,
+ * the filter (by value, whatever the order of its keys) or the limit subscribes again.
+ */
+export function useLiveRows(table, options = {}) {
+  const provided = useContext(PgNotifyContext);
+  const client = 'client' in options ? options.client : provided;
+  const key = stableJson([String(table), options.filter ?? null, options.limit ?? null]);
+  const [live, setLive] = useState(null); // { client, key, rows: LiveRows }
+  const current = useRef(null); // { client, key, rows, leaving }
+
+  useEffect(() => {
+    if (!client) return undefined;
+    let entry = current.current;
+    if (entry?.leaving && entry.client === client && entry.key === key) {
+      entry.leaving = false; // StrictMode's remount: keep the subscription
+    } else {
+      entry?.rows.close();
+      const [name, filter, limit] = JSON.parse(key);
+      entry = { client, key, rows: new LiveRows(client, name, { filter: filter ?? undefined, limit: limit ?? undefined }), leaving: false };
+      current.current = entry;
+    }
+    setLive(entry);
+    return () => {
+      // Deferred like the socket's close, so that StrictMode's unmount and remount do not subscribe again.
+      entry.leaving = true;
+      queueMicrotask(() => entry.leaving && entry.rows.close());
+    };
+  }, [client, key]);
+
+  const rows = live && live.client === client && live.key === key ? live.rows : null;
+  const view = useSyncExternalStore(rows ? rows.subscribe : noStore, () => (rows ? rows.getSnapshot() : client ? LOADING : NO_CLIENT),
+    () => LOADING);
+  return view;
 }
 
 /** A ref holding the latest value, updated during the commit, before layout effects and before any socket event. */

@@ -47,9 +47,9 @@ function freePort() {
 
 /**
  * Starts the sample host on a free port with a new, empty database; `env` adds configuration (e.g.
- * `PgNotify__LosslessDelivery`). Dispose of it with `dispose()`.
+ * `PgNotify__LosslessDelivery`), `sql` runs in the database before the host starts. Dispose of it with `dispose()`.
  */
-export async function startHost(env = {}) {
+export async function startHost(env = {}, { sql } = {}) {
   if (!existsSync(SAMPLE_DLL)) {
     throw new Error(`The sample host is not built: ${SAMPLE_DLL} is missing. Run 'dotnet build samples/PgNotify.Sample -c Release'.`);
   }
@@ -57,6 +57,7 @@ export async function startHost(env = {}) {
   const connectionString = await pg('start');
   const database = `pgnotify_js_${randomBytes(6).toString('hex')}`;
   await pg('psql', '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${database}`);
+  if (sql) await pg('psql', '-d', database, '-v', 'ON_ERROR_STOP=1', '-qc', sql); // tables of the test's own, before the host enables them
   const host = new SampleHost(database, connectionString.replace(/Database=[^;]*/i, `Database=${database}`), await freePort(), env);
   try {
     await host.start();

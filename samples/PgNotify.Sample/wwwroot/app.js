@@ -1,7 +1,7 @@
-// The sample page: every table PgNotify streams, live. The rows are loaded once the subscription is acknowledged
-// (listen first, then read, so nothing committed in between is missed), then kept up to date from change frames, and
-// reloaded whenever the client says changes may have been missed (a resync frame, or a reconnect).
-import { PgNotifyClient } from '@pgnotify/client';
+// The sample page: every table PgNotify streams, live. Each table is a LiveRows: the server sends its current rows
+// (a snapshot) and then every change after them, with no race between the two; after a resync frame or a reconnect
+// it takes a fresh snapshot by itself (or, with lossless delivery, resumes exactly from its position).
+import { LiveRows, PgNotifyClient } from '@pgnotify/client';
 
 const STATE_TEXT = { open: 'connected', connecting: 'connecting', reconnecting: 'reconnecting', closed: 'closed' };
 
@@ -22,10 +22,11 @@ const COLUMNS = {
 const stateElement = document.getElementById('connection-state');
 const errorElement = document.getElementById('error');
 
-/** @type {Map<string, { name: string, rows: Map<string, object>, reloading: number, pending: object[] | null, element: HTMLElement }>} */
+/** @type {Map<string, { name: string, live: LiveRows, element: HTMLElement }>} */
 const tables = new Map();
 
-const keyOf = (row) => String(row.id ?? JSON.stringify(row));
+/** A row's key, from the table's primary key columns (LiveRows.key). */
+const keyOf = (table, row) => (table.live.key ?? ['id']).map((column) => String(row[column])).join('-');
 
 function showState(state) {
   const text = STATE_TEXT[state] ?? state;
@@ -47,58 +48,14 @@ async function fetchJson(url, init) {
   return response.json();
 }
 
-function applyChange(table, change) {
-  switch (change.operation) {
-    case 'TRUNCATE':
-      table.rows.clear();
-      break;
-    case 'DELETE':
-      table.rows.delete(keyOf(change.old));
-      break;
-    case 'UPDATE':
-      if (keyOf(change.old) !== keyOf(change.data)) table.rows.delete(keyOf(change.old));
-      table.rows.set(keyOf(change.data), change.data);
-      break;
-    default: // INSERT
-      table.rows.set(keyOf(change.data), change.data);
-  }
-}
-
-function onChange(table, change) {
-  // While a reload is in flight its snapshot may or may not include this change: keep it and apply it afterwards.
-  if (table.pending) {
-    table.pending.push(change);
+function render(table) {
+  const { rows, status, error } = table.live;
+  table.element.dataset.status = status;
+  if (status === 'failed') {
+    table.element.replaceChildren(Object.assign(document.createElement('p'), { className: 'empty', textContent: error.message }));
     return;
   }
-  applyChange(table, change);
-  render(table, change.data ? keyOf(change.data) : null);
-}
-
-async function reload(table, attempt = 0) {
-  const generation = ++table.reloading;
-  table.pending ??= [];
-  try {
-    const rows = await fetchJson(`/api/rows/${encodeURIComponent(table.name)}`);
-    if (generation !== table.reloading) return; // a later reload owns the pending changes
-    table.rows = new Map(rows.map((row) => [keyOf(row), row]));
-    for (const change of table.pending) applyChange(table, change);
-    table.pending = null;
-    render(table);
-  } catch (error) {
-    if (generation !== table.reloading) return;
-    if (attempt < 5) {
-      // Right after the database came back, the host's first query can fail on a connection that died with it:
-      // try again shortly, keeping the changes that arrive meanwhile.
-      setTimeout(() => { if (generation === table.reloading) reload(table, attempt + 1); }, 200 * 2 ** attempt);
-      return;
-    }
-    table.pending = null;
-    showError(error);
-  }
-}
-
-function render(table, highlightKey = null) {
-  const rows = [...table.rows.values()].sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
+  if (status === 'loading') return; // 'Loading…' stays until the snapshot
   const columns = [...new Set([...(COLUMNS[table.name] ?? []), ...rows.flatMap((row) => Object.keys(row))])];
   const form = FORMS[table.name];
 
@@ -118,8 +75,7 @@ function render(table, highlightKey = null) {
   const body = element.createTBody();
   for (const row of rows) {
     const tr = body.insertRow();
-    tr.id = `${table.name}-row-${keyOf(row)}`;
-    if (highlightKey !== null && keyOf(row) === highlightKey) tr.className = 'changed';
+    tr.id = `${table.name}-row-${keyOf(table, row)}`;
     for (const column of columns) tr.insertCell().textContent = cellText(row[column]);
     if (form) {
       const actions = tr.insertCell();
@@ -156,7 +112,8 @@ function addTable(name) {
     document.getElementById('other-tables').appendChild(section);
   }
   element.replaceChildren(Object.assign(document.createElement('p'), { className: 'loading', textContent: 'Loading…' }));
-  const table = { name, rows: new Map(), reloading: 0, pending: null, element };
+  const table = { name, live: new LiveRows(client, name), element };
+  table.live.on('change', () => render(table));
   tables.set(name, table);
   return table;
 }
@@ -214,25 +171,18 @@ for (const [tableName, { form: formId }] of Object.entries(FORMS)) {
   });
 }
 
-// --- Start: subscribe to every streamed table, connect, and load each table once its subscription is live. ---
+// --- Start: one client, a LiveRows for every streamed table, connect. ---
 
-const client = new PgNotifyClient('/ws/changes/', {
-  onState: showState,
-  onResync: () => tables.forEach((table) => reload(table)),
-  onError: showError,
-});
+const client = new PgNotifyClient('/ws/changes/', { onState: showState, onError: showError });
 showState(client.state === 'closed' ? 'connecting' : client.state);
 
 try {
   const { tables: names } = await fetchJson('/api/tables');
-  for (const name of names) {
-    const table = addTable(name);
-    client.subscribe(name, (change) => onChange(table, change)).ready.then(() => reload(table), showError);
-  }
+  for (const name of names) addTable(name);
   client.connect();
 } catch (error) {
   showError(error);
 }
 
-// For the console (and the browser tests): window.pgnotify.client.state, …
+// For the console (and the browser tests): window.pgnotify.client.state, window.pgnotify.tables.get('roles').rows, …
 window.pgnotify = { client, tables };

@@ -1,8 +1,10 @@
 // The React page: the same live tables as the plain page, with the hooks of clients/js/src/react.js. No JSX, so
-// the page runs as is, without a build step: `h` is React.createElement.
-import { createElement as h, useEffect, useRef, useState } from 'react';
+// the page runs as is, without a build step: `h` is React.createElement. One PgNotifyProvider holds the page's one
+// socket; each table is a useLiveRows: its current rows (a snapshot) and every change after them, with no race, and a
+// fresh snapshot by itself after a resync or a reconnect.
+import { createElement as h, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { useTableChanges, useWebSocket } from '@pgnotify/client/react';
+import { PgNotifyProvider, useLiveRows, usePgNotify } from '@pgnotify/client/react';
 
 const STATE_TEXT = { open: 'connected', connecting: 'connecting', reconnecting: 'reconnecting', closed: 'closed' };
 /** The tables shown, with their column order (row JSON from PostgreSQL's jsonb has its keys sorted by length). */
@@ -12,26 +14,9 @@ const COLUMNS = {
   roles: ['id', 'name'],
 };
 
-const keyOf = (row) => String(row.id ?? JSON.stringify(row));
-
-/** The rows after one change, as a new Map (React state is never mutated). */
-function applyChange(rows, change) {
-  const next = new Map(rows);
-  if (change.operation === 'TRUNCATE') next.clear();
-  if (change.old) next.delete(keyOf(change.old)); // UPDATE, DELETE
-  if (change.data) next.set(keyOf(change.data), change.data); // INSERT, UPDATE
-  return next;
-}
-
 function App() {
   const [renders, setRenders] = useState(0);
-  const [resyncs, setResyncs] = useState(0);
-
-  // A new options object with new inline callbacks on every render: the hook keeps its one socket regardless.
-  const { client, state } = useWebSocket('/ws/changes/', {
-    onResync: () => setResyncs((n) => n + 1), // a resync frame or a reconnect: reload every table
-    onError: (error) => console.warn('PgNotify:', error.message),
-  });
+  const { state } = usePgNotify(); // the provider's client
   const stateText = STATE_TEXT[state] ?? state;
 
   return h('div', null,
@@ -43,57 +28,23 @@ function App() {
       'renders: ', h('span', { id: 'render-count' }, String(renders))),
     Object.keys(COLUMNS).map((table) => h(LiveTable, {
       key: table,
-      client,
-      tables: [table], // a new array every render: the hook compares by value and keeps its subscription
+      table,
       caption: `${table} (render ${renders})`,
-      reloadKey: resyncs,
-      onChange: (change) => console.debug(`${change.operation} on ${change.table}`), // a new callback every render
+      options: {}, // a new object every render: the hook compares by value and keeps its subscription
     })));
 }
 
-function LiveTable({ client, tables, caption, reloadKey, onChange }) {
-  const table = tables[0];
-  const [rows, setRows] = useState(() => new Map());
-  // Changes that arrive while the rows are being (re)loaded: the snapshot may miss them, so they go on top of it.
-  const pending = useRef(null);
-
-  const { ready, error } = useTableChanges(tables, (change) => {
-    onChange(change);
-    if (pending.current) pending.current.push(change);
-    else setRows((current) => applyChange(current, change));
-  }, { client });
-
-  // Listen first, then read: load once the subscription is live, and again after every resync.
-  useEffect(() => {
-    if (!ready) return undefined;
-    let active = true;
-    const buffer = [];
-    pending.current = buffer;
-    fetch(`/api/rows/${encodeURIComponent(table)}`)
-      .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`${response.status}`))))
-      .then((list) => {
-        if (!active) return;
-        setRows(buffer.reduce(applyChange, new Map(list.map((row) => [keyOf(row), row]))));
-      })
-      .catch((e) => console.warn(`loading ${table} failed:`, e.message))
-      .finally(() => {
-        if (pending.current === buffer) pending.current = null;
-      });
-    return () => {
-      active = false;
-    };
-  }, [ready, reloadKey, table]);
-
-  const sorted = [...rows.values()].sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
-  const columns = [...new Set([...COLUMNS[table], ...sorted.flatMap((row) => Object.keys(row))])];
-  return h('section', null,
+function LiveTable({ table, caption, options }) {
+  const { rows, status, error } = useLiveRows(table, options);
+  const columns = [...new Set([...COLUMNS[table], ...rows.flatMap((row) => Object.keys(row))])];
+  return h('section', { 'data-status': status, id: `${table}-section` },
     h('h2', null, caption),
     error && h('p', { role: 'alert' }, error.message),
-    sorted.length === 0
-      ? h('p', { className: ready ? 'empty' : 'loading' }, ready ? 'No rows yet.' : 'Subscribing…')
+    rows.length === 0
+      ? h('p', { className: status === 'loading' ? 'loading' : 'empty' }, status === 'loading' ? 'Loading…' : 'No rows yet.')
       : h('table', { id: `${table}-table` },
         h('thead', null, h('tr', null, columns.map((c) => h('th', { key: c }, c)))),
-        h('tbody', null, sorted.map((row) => h('tr', { key: keyOf(row), id: `${table}-row-${keyOf(row)}` },
+        h('tbody', null, rows.map((row) => h('tr', { key: row.id, id: `${table}-row-${row.id}` },
           columns.map((c) => h('td', { key: c }, cellText(row[c]))))))));
 }
 
@@ -102,4 +53,6 @@ function cellText(value) {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-createRoot(document.getElementById('root')).render(h(App));
+createRoot(document.getElementById('root')).render(
+  h(PgNotifyProvider, { url: '/ws/changes/', options: { onError: (error) => console.warn('PgNotify:', error.message) } },
+    h(App)));

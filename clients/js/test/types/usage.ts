@@ -2,15 +2,19 @@
 import { WebSocket } from 'ws';
 import { createElement } from 'react';
 import {
+  LiveRows,
+  matchesFilter,
   PgNotifyClient,
   PgNotifyError,
+  type LiveRowsStatus,
+  type Snapshot,
   type Change,
   type ConnectionState,
   type Resync,
   type ResyncReason,
   type SubscriptionState,
 } from '@pgnotify/client';
-import { PgNotifyProvider, usePgNotify, useTableChanges, useWebSocket } from '@pgnotify/client/react';
+import { PgNotifyProvider, useLiveRows, usePgNotify, useTableChanges, useWebSocket } from '@pgnotify/client/react';
 
 interface Profile {
   id: number;
@@ -104,3 +108,31 @@ const reasons: ResyncReason[] = ['slow_consumer', 'listener_reconnected', 'liste
 // @ts-expect-error not a reason
 const notAReason: ResyncReason = 'lost';
 void reasons, notAReason;
+
+// Snapshot-then-stream.
+client.subscribe<Profile>('profiles', (change) => change.data?.name, {
+  snapshot: true,
+  limit: 100,
+  filter: { user_id: 42 },
+  onSnapshot: (snapshot: Snapshot<Profile>) => snapshot.rows.map((row) => row.name.length + snapshot.key.length),
+});
+const liveProfiles = new LiveRows<Profile>(client, 'profiles', { filter: { user_id: { in: [1, 2] } }, limit: 500 });
+const liveStatus: LiveRowsStatus = liveProfiles.status;
+const firstName: string | undefined = liveProfiles.rows[0]?.name;
+liveProfiles.on('change', (view) => view.rows.length + (view.error?.code.length ?? 0));
+const stopWatching: () => void = liveProfiles.subscribe(() => {});
+void [liveStatus, firstName, stopWatching, matchesFilter({ id: 1 }, { id: 1 })];
+// @ts-expect-error rows are read-only
+liveProfiles.rows.push({ id: 1, name: 'x', email: null, user_id: null });
+// @ts-expect-error not a status
+const wrongStatus: LiveRowsStatus = 'open';
+void wrongStatus;
+// @ts-expect-error limit is a number
+new LiveRows(client, 'profiles', { limit: '10' });
+
+function ProfileList() {
+  const { rows, status, error, truncated } = useLiveRows<Profile>('profiles', { filter: { user_id: 42 }, limit: 100 });
+  return createElement('ul', { 'data-status': status, 'data-error': error?.code, 'data-truncated': truncated },
+    rows.map((row) => createElement('li', { key: row.id }, row.name)));
+}
+void ProfileList;

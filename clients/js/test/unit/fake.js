@@ -72,6 +72,25 @@ export class FakeSocket {
     return this;
   }
 
+  /** Snapshot frames for `request` and `table`: `rows` in frames of `perFrame`, then snapshot_end (`end` adds to it). */
+  snapshot(request, table, rows, { key = ['id'], truncated = false, perFrame = 2, end = {} } = {}) {
+    const [schema, name] = table.includes('.') ? table.split('.') : ['public', table];
+    for (let i = 0; i < rows.length; i += perFrame) {
+      this.frame({ type: 'snapshot', id: request.id, schema, table: name, rows: rows.slice(i, i + perFrame) });
+    }
+    return this.frame({ type: 'snapshot_end', id: request.id, schema, table: name, count: rows.length, truncated, key, ...end });
+  }
+
+  /** A change frame of any operation: `{ data, old }` as the operation has them. */
+  op(table, operation, { data, old, position } = {}) {
+    const [schema, name] = table.includes('.') ? table.split('.') : ['public', table];
+    const frame = { type: 'change', schema, table: name, operation, xid: 1, seq: 1 };
+    if (data !== undefined) frame.data = data;
+    if (old !== undefined) frame.old = old;
+    if (position !== undefined) frame.position = position;
+    return this.frame(frame);
+  }
+
   change(table, position, data = { id: position }, operation = 'INSERT') {
     const [schema, name] = table.includes('.') ? table.split('.') : ['public', table];
     const frame = { type: 'change', schema, table: name, operation, xid: 1, seq: 1, data };

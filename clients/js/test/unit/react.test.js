@@ -3,10 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createElement as h, useLayoutEffect } from 'react';
+import { StrictMode, createElement as h, useLayoutEffect } from 'react';
 import TestRenderer, { act } from 'react-test-renderer';
 import { PgNotifyClient } from '../../src/index.js';
-import { PgNotifyProvider, usePgNotify, useTableChanges, useWebSocket } from '../../src/react.js';
+import { PgNotifyProvider, useLiveRows, usePgNotify, useTableChanges, useWebSocket } from '../../src/react.js';
 import { FakeServer, settle } from './fake.js';
 
 globalThis.IS_REACT_ACT_ENVIRONMENT = true;
@@ -137,4 +137,94 @@ test('useTableChanges reports its subscription resuming while the socket is down
   assert.equal(server.last.requests('subscribe')[0].since, 10);
   await act(async () => { server.last.answerAll(); await settle(); });
   assert.deepEqual(renders.at(-1), ['live', true]);
+});
+
+test('useLiveRows: rows from the snapshot and the changes after it, on the provider\'s one socket, never resubscribing on re-render', async (t) => {
+  const server = new FakeServer();
+  const views = [];
+  function Rows({ filter, tag }) {
+    const view = useLiveRows('orders', { filter }); // a new filter object every render
+    views.push({ tag, ...view });
+    return null;
+  }
+  function App({ tag, shop }) {
+    return h(PgNotifyProvider, { url: 'ws://a.test/ws/', options: { WebSocket: server.WebSocket } },
+      h(Rows, { filter: { shop }, tag }), h(Rows, { filter: { shop }, tag }));
+  }
+  const view = await render(t, h(App, { tag: 0, shop: 1 }));
+  assert.equal(views.at(-1).status, 'loading');
+  await act(async () => { server.last.welcome(); await settle(); });
+  const requests = server.last.requests('subscribe');
+  assert.equal(requests.length, 1, 'one request for both components');
+  assert.deepEqual(requests[0].filter, { shop: 1 });
+  assert.equal(requests[0].snapshot, true);
+  await act(async () => {
+    server.last.answer(requests[0]);
+    server.last.snapshot(requests[0], 'orders', [{ id: 2, shop: 1 }, { id: 1, shop: 1 }]);
+    await settle();
+  });
+  assert.equal(views.at(-1).status, 'live');
+  assert.deepEqual(views.at(-1).rows.map((r) => r.id), [1, 2]);
+  assert.deepEqual(views.at(-2).rows.map((r) => r.id), [1, 2], 'the other component too');
+
+  await act(async () => server.last.op('orders', 'UPDATE', { data: { id: 1, shop: 2 }, old: { id: 1, shop: 1 } }));
+  assert.deepEqual(views.at(-1).rows.map((r) => r.id), [2], 'left the filter');
+
+  for (let tag = 1; tag <= 3; tag++) await view.update(h(App, { tag, shop: 1 }));
+  await act(async () => settle());
+  assert.equal(views.at(-1).tag, 3);
+  assert.equal(server.sockets.length, 1, 'one socket across re-renders');
+  assert.deepEqual(server.last.sent.map((f) => f.type), ['subscribe'], 'no new request across re-renders');
+  const rows = views.at(-1).rows;
+  await view.update(h(App, { tag: 4, shop: 1 }));
+  assert.equal(views.at(-1).rows, rows, 'the same rows array while nothing changed');
+
+  // A new filter: one replacing request with a snapshot; loading until it comes.
+  await view.update(h(App, { tag: 5, shop: 2 }));
+  await act(async () => settle());
+  assert.equal(views.at(-1).status, 'loading');
+  const next = server.last.requests('subscribe');
+  assert.equal(next.length, 1);
+  assert.deepEqual(next[0].filter, { shop: 2 });
+  await act(async () => {
+    server.last.answer(next[0]);
+    server.last.snapshot(next[0], 'orders', [{ id: 1, shop: 2 }]);
+    await settle();
+  });
+  assert.deepEqual(views.at(-1).rows.map((r) => r.id), [1]);
+  assert.equal(views.at(-1).status, 'live');
+
+  await view.unmount();
+  await settle();
+  assert.deepEqual(server.last.requests('unsubscribe').length, 0, 'the provider closed the socket instead');
+  assert.equal(server.last.closedWith?.code, 1000);
+});
+
+test('useLiveRows under StrictMode subscribes once, and shows failed with the error for a table without a primary key', async (t) => {
+  const server = new FakeServer();
+  const client = new PgNotifyClient('ws://a.test/ws/', { WebSocket: server.WebSocket, onError: () => {} }).connect();
+  t.after(() => client.close());
+  server.last.welcome();
+  const views = [];
+  function Rows() {
+    views.push(useLiveRows('logs', { client }));
+    return null;
+  }
+  await render(t, h(StrictMode, null, h(Rows)));
+  await act(async () => settle());
+  const requests = server.last.requests('subscribe');
+  assert.equal(requests.length, 1, `StrictMode subscribed more than once: ${JSON.stringify(server.last.sent)}`);
+  await act(async () => { server.last.answer(requests[0], { code: 'snapshot_unavailable' }); await settle(); });
+  assert.equal(views.at(-1).status, 'failed');
+  assert.equal(views.at(-1).error.code, 'snapshot_unavailable');
+});
+
+test('useLiveRows without any client returns an empty, closed view and opens nothing', async (t) => {
+  const views = [];
+  function Rows() {
+    views.push(useLiveRows('orders'));
+    return null;
+  }
+  await render(t, h(Rows));
+  assert.deepEqual({ ...views.at(-1) }, { rows: [], status: 'closed', error: null, truncated: false });
 });
