@@ -100,6 +100,7 @@ public sealed class PgNotifyClient : IAsyncDisposable
             throw Error!;
         }
 
+        SetState(PgNotifyClientState.Connected);
         _loop = Task.Run(() => RunAsync(connection), CancellationToken.None);
     }
 
