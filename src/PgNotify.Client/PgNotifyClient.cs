@@ -252,8 +252,9 @@ public sealed class PgNotifyClient : IAsyncDisposable
                 }
 
                 var delay = Backoff.Delay(_attempt++, _options.MinReconnectDelay, _options.MaxReconnectDelay, Random.Shared.NextDouble());
-                ClientLog.Reconnecting(_logger, (long)delay.TotalMilliseconds, _attempt);
-                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                var waited = Task.Delay(delay, _time, cancellationToken); // the timer runs before the log says so
+                ClientLog.Reconnecting(_logger, (long)Math.Ceiling(delay.TotalMilliseconds), _attempt);
+                await waited.ConfigureAwait(false);
             }
 
             try

@@ -21,7 +21,7 @@ public sealed class PgResyncMessage : PgNotifyMessage
     /// <c>client_overflow</c> (the app did not read this subscription fast enough and
     /// <see cref="PgNotifyClientOptions.SubscriptionBufferCapacity"/> messages were queued; <see cref="Missed"/> were dropped),
     /// <c>invalid_frame</c> (the server sent a frame the client could not read, which might have been a change) and
-    /// <c>message_too_big</c> (a frame over <see cref="PgNotifyClientOptions.MaxMessageBytes"/> was skipped).
+    /// <c>message_too_big</c> (a frame over <see cref="PgNotifyClientOptions.MaxMessageBytes"/>, or a binary one, was skipped).
     /// </summary>
     public string Reason { get; }
 

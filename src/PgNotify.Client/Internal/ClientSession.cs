@@ -32,14 +32,13 @@ internal sealed class ClientSession(SocketConnection connection, SubscriptionReg
     {
         _stopping = stopping;
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var heartbeat = new Heartbeat(time, options.HeartbeatInterval, options.HeartbeatTimeout, _requests.SendPingAsync, () =>
+        using var heartbeat = new Heartbeat(time, options.HeartbeatInterval, options.HeartbeatTimeout, _requests.SendPingAsync, () =>
         {
             TimedOut = true;
             ClientLog.HeartbeatTimeout(logger, (long)options.HeartbeatTimeout.TotalMilliseconds);
             connection.Abort();
-        });
+        }, ended.Token);
         var sender = _requests.RunAsync(ended.Token);
-        var beat = heartbeat.RunAsync(ended.Token);
         try
         {
             while (true)
@@ -72,7 +71,7 @@ internal sealed class ClientSession(SocketConnection connection, SubscriptionReg
         finally
         {
             await ended.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(sender, beat).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            await sender.ConfigureAwait(false);
         }
     }
 
