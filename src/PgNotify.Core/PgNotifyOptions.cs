@@ -122,6 +122,16 @@ public sealed class PgNotifyOptions
     public int MaxConcurrentReplays { get; set; } = 2;
 
     /// <summary>
+    /// How many table snapshots (<see cref="IPgTableSnapshots"/>; WebSocket <c>subscribe</c> requests with
+    /// <c>"snapshot": true</c>) may read at once. Snapshots have a connection pool of their own of this size
+    /// (application name <c>PgNotify snapshots</c>), apart from the listener's connection and the side pool, so a flood of
+    /// snapshot requests waits for slots and never slows change delivery. Each running snapshot holds one read-only
+    /// REPEATABLE READ transaction for as long as it reads (which, like any long transaction, holds back vacuum).
+    /// Default: 4.
+    /// </summary>
+    public int MaxConcurrentSnapshots { get; set; } = 4;
+
+    /// <summary>
     /// With lossless delivery: the most holes (log positions taken by transactions still running, or rolled back) the
     /// reader waits for at once. Past it, the oldest are given up and consumers receive a gap. Internal: tests lower it.
     /// </summary>

@@ -82,6 +82,8 @@ public static class PgNotifyServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<PgNotifyListener>());
         services.AddHostedService<PgNotifyMaintenance>();
         services.TryAddSingleton<IPgChangeLogFeed, PgChangeLogFeed>();
+        services.TryAddSingleton<PgTableSnapshots>();
+        services.TryAddSingleton<IPgTableSnapshots>(sp => sp.GetRequiredService<PgTableSnapshots>());
         return services;
     }
 

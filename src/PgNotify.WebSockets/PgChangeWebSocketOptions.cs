@@ -81,6 +81,20 @@ public sealed class PgChangeWebSocketOptions
     public TimeSpan SubscribeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// The most rows one table's snapshot sends (<c>subscribe</c> with <c>"snapshot": true</c>); a request's
+    /// <c>limit</c> can only lower it. Rows left out are reported with <c>"truncated": true</c>. Default: 10,000 rows.
+    /// </summary>
+    public int MaxSnapshotRows { get; set; } = 10_000;
+
+    /// <summary>
+    /// How long one snapshot may take once its turn has come (Core's <c>MaxConcurrentSnapshots</c>), reading included:
+    /// a snapshot holds a database transaction while it streams, so a client that does not read it in time gets a
+    /// <c>snapshot_unavailable</c> error instead, and the slot goes to the next socket. Waiting for the turn does not
+    /// count. Default: 30 seconds.
+    /// </summary>
+    public TimeSpan SnapshotTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// How often each socket asks <see cref="AuthorizeSubscription"/> again about the tables it is subscribed to. A table
     /// no longer allowed is unsubscribed with an <c>unsubscribed</c> frame whose <c>reason</c> is <c>forbidden</c>.
     /// <see cref="TimeSpan.Zero"/> turns it off. Independently, a socket whose handshake authentication has an expiry

@@ -30,6 +30,12 @@ internal static class Protocol
         public const string Error = "error";
         public const string Resync = "resync";
         public const string Change = "change";
+
+        /// <summary>A batch of a table's current rows, answering <c>"snapshot": true</c>.</summary>
+        public const string Snapshot = "snapshot";
+
+        /// <summary>The end of a table's snapshot: count, truncated, key (and position, lossless).</summary>
+        public const string SnapshotEnd = "snapshot_end";
     }
 
     /// <summary>The <c>code</c> of error frames (docs/protocol.md, "Error codes").</summary>
@@ -45,6 +51,9 @@ internal static class Protocol
         public const string RateLimited = "rate_limited";
         public const string Unavailable = "unavailable";
         public const string UnsupportedData = "unsupported_data";
+
+        /// <summary>A table's snapshot could not be taken (no primary key, not readable, the database failed, too slow a reader).</summary>
+        public const string SnapshotUnavailable = "snapshot_unavailable";
     }
 
     /// <summary>The <c>reason</c> of resync frames (docs/protocol.md, "resync").</summary>

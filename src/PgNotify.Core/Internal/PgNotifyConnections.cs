@@ -5,13 +5,15 @@ namespace PgNotify.Internal;
 
 /// <summary>
 /// PgNotify's own data sources, separate from the application's: one for the dedicated LISTEN connection (no pooling,
-/// no multiplexing, keepalive on) and a small pooled one for side queries (installer, large payloads, the change log reader, replays, maintenance).
+/// no multiplexing, keepalive on) and a small pooled one for side queries (installer, large payloads, the change log reader, replays, maintenance), and one
+/// for table snapshots.
 /// A backend termination clears only these pools, never the application's.
 /// </summary>
 internal sealed class PgNotifyConnections : IAsyncDisposable
 {
     private readonly Lazy<NpgsqlDataSource> _listener;
     private readonly Lazy<NpgsqlDataSource> _side;
+    private readonly Lazy<NpgsqlDataSource> _snapshots;
 
     public PgNotifyConnections(IOptions<PgNotifyOptions> options)
     {
@@ -47,11 +49,27 @@ internal sealed class PgNotifyConnections : IAsyncDisposable
             };
             return NpgsqlDataSource.Create(builder);
         });
+        _snapshots = new Lazy<NpgsqlDataSource>(() =>
+        {
+            // Snapshots get a pool of their own, sized to how many may run at once: however many sockets ask, they
+            // never take the side pool's connections (large payloads, the change log reader) or the listener's.
+            var builder = new NpgsqlConnectionStringBuilder(connectionString)
+            {
+                Pooling = true,
+                MaxPoolSize = options.Value.MaxConcurrentSnapshots,
+                Multiplexing = false,
+                Enlist = false,
+                ApplicationName = "PgNotify snapshots",
+            };
+            return NpgsqlDataSource.Create(builder);
+        });
     }
 
     public NpgsqlDataSource Listener => _listener.Value;
 
     public NpgsqlDataSource Side => _side.Value;
+
+    public NpgsqlDataSource Snapshots => _snapshots.Value;
 
     public async ValueTask DisposeAsync()
     {
@@ -63,6 +81,11 @@ internal sealed class PgNotifyConnections : IAsyncDisposable
         if (_side.IsValueCreated)
         {
             await _side.Value.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_snapshots.IsValueCreated)
+        {
+            await _snapshots.Value.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

@@ -109,4 +109,8 @@ internal static partial class PgNotifyLog
 
     [LoggerMessage(EventId = 1014, Level = LogLevel.Trace, Message = "PgNotify is probing its listening connection on {Channel}.")]
     public static partial void Probing(ILogger logger, string channel);
+
+    [LoggerMessage(EventId = 1050, Level = LogLevel.Warning,
+        Message = "PgNotify could not begin a table snapshot (a read-only REPEATABLE READ transaction on its snapshot data source); the caller is told and may try again.")]
+    public static partial void SnapshotFailed(ILogger logger, Exception exception);
 }

@@ -14,6 +14,7 @@ internal sealed class PgNotifyMetrics
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _itemErrors;
     private readonly Counter<long> _loopRestarts;
+    private readonly Counter<long> _snapshots;
     private Func<int> _state = () => 0;
     private Func<double?> _queueUsage = () => null;
 
@@ -30,6 +31,8 @@ internal sealed class PgNotifyMetrics
             "Items a loop failed to handle (an unreadable oversized row or log row, an unexpected exception), by loop; each cost that item alone.");
         _loopRestarts = Meter.CreateCounter<long>("pgnotify.loop.restarts", "{restart}",
             "Times a PgNotify loop died and was restarted by its supervisor, by loop.");
+        _snapshots = Meter.CreateCounter<long>("pgnotify.snapshots", "{snapshot}",
+            "Table snapshots begun (IPgTableSnapshots), by outcome: started, or failed to begin.");
         Meter.CreateObservableGauge("pgnotify.listener.state", () => _state(), "{state}",
             "The listener's state: 0 stopped, 1 connecting, 2 listening, 3 reconnecting.");
         Meter.CreateObservableGauge("pgnotify.notify_queue.usage", ObserveQueueUsage, "1",
@@ -51,6 +54,10 @@ internal sealed class PgNotifyMetrics
     public void ItemFailed(string loop) => _itemErrors.Add(1, new KeyValuePair<string, object?>("pgnotify.loop", loop));
 
     public void LoopRestarted(string loop) => _loopRestarts.Add(1, new KeyValuePair<string, object?>("pgnotify.loop", loop));
+
+    public void SnapshotStarted() => _snapshots.Add(1, new KeyValuePair<string, object?>("pgnotify.outcome", "started"));
+
+    public void SnapshotFailed() => _snapshots.Add(1, new KeyValuePair<string, object?>("pgnotify.outcome", "failed"));
 
     public void ObserveState(Func<int> state) => _state = state;
 

@@ -67,6 +67,11 @@ internal sealed class PgNotifyOptionsValidator : IValidateOptions<PgNotifyOption
         Positive(errors, options.ConsumerCapacity, nameof(options.ConsumerCapacity));
         Positive(errors, options.InboxCapacity, nameof(options.InboxCapacity));
         Positive(errors, options.MaxConcurrentReplays, nameof(options.MaxConcurrentReplays));
+        Positive(errors, options.MaxConcurrentSnapshots, nameof(options.MaxConcurrentSnapshots));
+        if (options.MaxConcurrentSnapshots > 1000)
+        {
+            errors.Add($"PgNotify:MaxConcurrentSnapshots is {options.MaxConcurrentSnapshots}: each is a PostgreSQL connection of its own; use at most 1000 (a few per core of the database is plenty).");
+        }
         Positive(errors, options.MaxChangeLogHoles, nameof(options.MaxChangeLogHoles));
         Positive(errors, options.ReconnectInitialDelay, nameof(options.ReconnectInitialDelay));
         Positive(errors, options.HealthCheckInterval, nameof(options.HealthCheckInterval));

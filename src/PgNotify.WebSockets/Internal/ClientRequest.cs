@@ -17,13 +17,17 @@ internal enum ClientRequestType
 /// <param name="Operations">The operations to receive (subscribe).</param>
 /// <param name="Filter">The compiled row filter, if any (subscribe).</param>
 /// <param name="Since">The position to resume after, as the client wrote it (subscribe); checked by the socket.</param>
+/// <param name="Snapshot">Whether the client asks for the tables' current rows first (subscribe).</param>
+/// <param name="Limit">The most rows per table the client wants in the snapshot (subscribe with snapshot).</param>
 internal sealed record ClientRequest(
     ClientRequestType Type,
     RequestId Id,
     IReadOnlyList<string> Tables,
     IReadOnlyList<PgChangeOperation> Operations,
     RowFilter? Filter,
-    string? Since)
+    string? Since,
+    bool Snapshot = false,
+    long? Limit = null)
 {
     public const int MaxTablesPerRequest = 100;
     public const int MaxTableNameLength = 200;
@@ -135,7 +139,55 @@ internal sealed record ClientRequest(
             }
         }
 
-        return new ClientRequest(ClientRequestType.Subscribe, id, tables, operations, filter, since);
+        if (!ReadSnapshot(root, id, since is not null, out var snapshot, out var limit, out error))
+        {
+            return null;
+        }
+
+        return new ClientRequest(ClientRequestType.Subscribe, id, tables, operations, filter, since, snapshot, limit);
+    }
+
+    private static bool ReadSnapshot(JsonElement root, RequestId id, bool resuming, out bool snapshot, out long? limit, out ClientRequestError? error)
+    {
+        snapshot = false;
+        limit = null;
+        error = null;
+        if (root.TryGetProperty("snapshot", out var element) && element.ValueKind != JsonValueKind.Null)
+        {
+            if (element.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+            {
+                error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, "\"snapshot\" must be true or false.");
+                return false;
+            }
+
+            snapshot = element.ValueKind == JsonValueKind.True;
+        }
+
+        if (root.TryGetProperty("limit", out var limitElement) && limitElement.ValueKind != JsonValueKind.Null)
+        {
+            if (!snapshot)
+            {
+                error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, "\"limit\" needs \"snapshot\": true.");
+                return false;
+            }
+
+            if (limitElement.ValueKind != JsonValueKind.Number || !limitElement.TryGetInt64(out var value) || value < 1)
+            {
+                error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage,
+                    "\"limit\" must be a whole number from 1 to 9223372036854775807 (the server sends at most its MaxSnapshotRows whatever it is).");
+                return false;
+            }
+
+            limit = value;
+        }
+
+        if (snapshot && resuming)
+        {
+            error = new ClientRequestError(id, Protocol.ErrorCodes.InvalidMessage, "\"snapshot\" and \"since\" do not go together: a snapshot replaces resuming.");
+            return false;
+        }
+
+        return true;
     }
 
     private static List<string>? ReadTables(JsonElement root, RequestId id, out ClientRequestError? error)

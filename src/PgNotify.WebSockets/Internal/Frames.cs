@@ -12,6 +12,8 @@ internal static class Frames
     private static readonly JsonEncodedText ErrorType = JsonEncodedText.Encode(Protocol.FrameTypes.Error);
     private static readonly JsonEncodedText ResyncType = JsonEncodedText.Encode(Protocol.FrameTypes.Resync);
     private static readonly JsonEncodedText ChangeType = JsonEncodedText.Encode(Protocol.FrameTypes.Change);
+    private static readonly JsonEncodedText SnapshotType = JsonEncodedText.Encode(Protocol.FrameTypes.Snapshot);
+    private static readonly JsonEncodedText SnapshotEndType = JsonEncodedText.Encode(Protocol.FrameTypes.SnapshotEnd);
 
     /// <summary>
     /// No depth limit: a row arrives at whatever depth PostgreSQL accepted (tens of thousands of levels with a large
@@ -54,13 +56,87 @@ internal static class Frames
         }
     });
 
-    public static byte[] Error(RequestId id, string code, string message) => Write(w =>
+    /// <summary>An error frame; <paramref name="table"/> names the table it is about (<c>snapshot_unavailable</c>).</summary>
+    public static byte[] Error(RequestId id, string code, string message, PgTableName? table = null) => Write(w =>
     {
         w.WriteString("type"u8, ErrorType);
         id.WriteTo(w);
         w.WriteString("code"u8, code);
         w.WriteString("message"u8, message);
+        if (table is { } about)
+        {
+            w.WriteString("schema"u8, about.Schema);
+            w.WriteString("table"u8, about.Name);
+        }
     });
+
+    /// <summary>The end of one table's snapshot (docs/protocol.md, "Snapshots").</summary>
+    public static byte[] SnapshotEnd(RequestId id, PgTableName table, long count, bool truncated, IReadOnlyList<string> key, long? position) => Write(w =>
+    {
+        w.WriteString("type"u8, SnapshotEndType);
+        id.WriteTo(w);
+        w.WriteString("schema"u8, table.Schema);
+        w.WriteString("table"u8, table.Name);
+        w.WriteNumber("count"u8, count);
+        w.WriteBoolean("truncated"u8, truncated);
+        w.WriteStartArray("key"u8);
+        foreach (var column in key)
+        {
+            w.WriteStringValue(column);
+        }
+
+        w.WriteEndArray();
+        if (position is { } at)
+        {
+            w.WriteNumber("position"u8, at);
+        }
+    });
+
+    /// <summary>
+    /// The start of a snapshot frame, up to and including <c>"rows":[</c>; <see cref="SnapshotFrameBuilder"/> adds the
+    /// rows and <c>]}</c>.
+    /// </summary>
+    public static byte[] SnapshotHeader(RequestId id, PgTableName table)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, SnapshotType);
+            id.WriteTo(w);
+            w.WriteString("schema"u8, table.Schema);
+            w.WriteString("table"u8, table.Name);
+            w.WriteStartArray("rows"u8);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// Writes one row as a change frame's <c>data</c> holds it, byte for byte (the same writer options and the same
+    /// fallback), into <paramref name="buffer"/>.
+    /// </summary>
+    public static void Row(JsonElement row, ArrayBufferWriter<byte> buffer)
+    {
+        var start = buffer.WrittenCount;
+        try
+        {
+            using var w = new Utf8JsonWriter(buffer, WriterOptions);
+            WriteRow(w, row, raw: false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // See Change: a row System.Text.Json cannot re-encode goes as it came. Roll back what was written.
+            buffer.ResetWrittenCount();
+            if (start > 0)
+            {
+                throw new InvalidOperationException("Frames.Row needs an empty buffer.", ex);
+            }
+
+            using var w = new Utf8JsonWriter(buffer, WriterOptions);
+            WriteRow(w, row, raw: true);
+        }
+    }
 
     public static byte[] Resync(string reason, long? missed) => Write(w =>
     {

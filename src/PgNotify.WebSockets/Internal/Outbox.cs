@@ -85,7 +85,8 @@ internal sealed class Outbox
     /// <param name="frame">The frame.</param>
     /// <param name="timestamp">The change's commit time, for the send-lag metric.</param>
     /// <param name="startWriting">False when the caller starts the writer itself after a batch (the fan-out).</param>
-    public void EnqueueChange(byte[] frame, DateTimeOffset? timestamp, bool startWriting = true)
+    /// <param name="type">The frame type for the metrics, when not a change (a snapshot's rows).</param>
+    public void EnqueueChange(byte[] frame, DateTimeOffset? timestamp, bool startWriting = true, string? type = null)
     {
         if (Closing)
         {
@@ -117,7 +118,7 @@ internal sealed class Outbox
         }
 
         // A batch routed at once may be large in bytes: past half the byte bound, write now rather than after the batch.
-        Enqueue(new Outbound(frame, timestamp, OutboundKind.Change), startWriting || pendingBytes > _options.SendQueueMaxBytes / 2);
+        Enqueue(new Outbound(frame, timestamp, OutboundKind.Change, type), startWriting || pendingBytes > _options.SendQueueMaxBytes / 2);
     }
 
     /// <summary>Queues a control frame; a socket with too many of them waiting (it does not read) is closed.</summary>

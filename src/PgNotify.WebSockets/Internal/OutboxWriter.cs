@@ -230,7 +230,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
         var now = time.GetUtcNow();
         foreach (var item in _batch)
         {
-            metrics.FrameSent(item.Kind == OutboundKind.Change ? Protocol.FrameTypes.Change : item.Type!, item.Frame!.Length);
+            metrics.FrameSent(item.Type ?? Protocol.FrameTypes.Change, item.Frame!.Length);
             if (item.Timestamp is { } ts)
             {
                 metrics.SendLag(now - ts);

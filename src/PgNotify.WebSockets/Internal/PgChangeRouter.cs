@@ -307,7 +307,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
             var bytes = access == ChangeAccess.WithoutOld
                 ? frameWithoutOld ??= Frames.Change(change, _encodeBuffer, includeOld: false)
                 : frame ??= Frames.Change(change, _encodeBuffer);
-            route.Session.EnqueueChange(bytes, change);
+            route.Session.EnqueueChange(bytes, change, route.Subscription);
             _toStart.Add(route.Session);
         }
     }

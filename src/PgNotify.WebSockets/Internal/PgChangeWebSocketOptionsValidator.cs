@@ -44,6 +44,16 @@ internal sealed class PgChangeWebSocketOptionsValidator(IOptions<PgNotifyOptions
         Positive(errors, options.SendQueueCapacity, nameof(options.SendQueueCapacity));
         Positive(errors, options.SendQueueMaxBytes, nameof(options.SendQueueMaxBytes));
         Positive(errors, options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
+        Positive(errors, options.MaxSnapshotRows, nameof(options.MaxSnapshotRows));
+        if (options.MaxSnapshotRows > 1_000_000)
+        {
+            errors.Add($"PgNotify:WebSockets:MaxSnapshotRows is {options.MaxSnapshotRows}: a snapshot is sent to one socket at once; use at most 1,000,000 rows and page larger tables with filters.");
+        }
+
+        if (options.SnapshotTimeout <= TimeSpan.Zero)
+        {
+            errors.Add("PgNotify:WebSockets:SnapshotTimeout must be greater than zero.");
+        }
         if (options.ReauthorizeInterval < TimeSpan.Zero)
         {
             errors.Add("PgNotify:WebSockets:ReauthorizeInterval must not be negative (zero turns re-authorization off).");

@@ -22,6 +22,12 @@ internal sealed class RowFilter
         _ => true,
     };
 
+    /// <summary>Whether a row (a snapshot's) passes every condition, tested as an INSERT's new row is.</summary>
+    public bool MatchesRow(JsonElement row) => Matches(row);
+
+    /// <summary>The conditions for Core's snapshot reader, which evaluates them in SQL (with parameters).</summary>
+    public IReadOnlyList<PgRowCondition> ToRowConditions() => [.. _conditions.Select(c => c.ToRowCondition())];
+
     private bool Matches(JsonElement? row)
     {
         if (row is not { ValueKind: JsonValueKind.Object } value)

@@ -119,6 +119,21 @@ internal sealed class RowFilterCondition
         },
     };
 
+    /// <summary>The same condition for Core's snapshot reader, which evaluates it in SQL.</summary>
+    public PgRowCondition ToRowCondition() => new(
+        Column,
+        _operator switch
+        {
+            RowFilterOperator.Eq => PgRowConditionOperator.Eq,
+            RowFilterOperator.Neq => PgRowConditionOperator.Neq,
+            RowFilterOperator.Lt => PgRowConditionOperator.Lt,
+            RowFilterOperator.Lte => PgRowConditionOperator.Lte,
+            RowFilterOperator.Gt => PgRowConditionOperator.Gt,
+            RowFilterOperator.Gte => PgRowConditionOperator.Gte,
+            _ => PgRowConditionOperator.In,
+        },
+        [.. _values.Select(v => v.Json)]);
+
     private static bool IsScalar(JsonElement value) =>
         value.ValueKind is JsonValueKind.Number or JsonValueKind.String or JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null;
 

@@ -12,8 +12,9 @@ internal sealed class RowFilterValue
     private readonly double? _double;
     private readonly string? _rawNumber;
 
-    private RowFilterValue(JsonValueKind kind, string? text, decimal? decimalValue, double? doubleValue, string? rawNumber)
+    private RowFilterValue(JsonValueKind kind, string? text, decimal? decimalValue, double? doubleValue, string? rawNumber, JsonElement json)
     {
+        Json = json;
         _kind = kind;
         _text = text;
         _utf8 = text is null ? null : System.Text.Encoding.UTF8.GetBytes(text);
@@ -22,22 +23,26 @@ internal sealed class RowFilterValue
         _rawNumber = rawNumber;
     }
 
+    /// <summary>The value as JSON (a copy, independent of the request's document): what a snapshot's SQL compares with.</summary>
+    public JsonElement Json { get; }
+
     /// <summary>The value, or <see langword="null"/> for a string that is not valid UTF-16.</summary>
     public static RowFilterValue? Create(JsonElement element)
     {
         switch (element.ValueKind)
         {
             case JsonValueKind.String:
-                return RowFilter.TryReadString(element) is { } text ? new RowFilterValue(JsonValueKind.String, text, null, null, null) : null;
+                return RowFilter.TryReadString(element) is { } text ? new RowFilterValue(JsonValueKind.String, text, null, null, null, element.Clone()) : null;
             case JsonValueKind.Number:
                 return new RowFilterValue(
                     JsonValueKind.Number,
                     null,
                     element.TryGetDecimal(out var d) ? d : null,
                     element.TryGetDouble(out var f) && double.IsFinite(f) ? f : null,
-                    element.GetRawText());
+                    element.GetRawText(),
+                    element.Clone());
             default:
-                return new RowFilterValue(element.ValueKind, null, null, null, null);
+                return new RowFilterValue(element.ValueKind, null, null, null, null, element.Clone());
         }
     }
 

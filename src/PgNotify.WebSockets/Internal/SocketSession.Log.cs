@@ -44,5 +44,17 @@ internal sealed partial class SocketSession
 
         [LoggerMessage(EventId = WebSocketEventIds.RequestRefused, Level = LogLevel.Debug, Message = "PgNotify socket {Socket}: request refused ({Code}): {Message}")]
         public static partial void RequestRefused(ILogger logger, string socket, string code, string message);
+    
+        [LoggerMessage(EventId = WebSocketEventIds.SnapshotUnavailable, Level = LogLevel.Information,
+            Message = "PgNotify socket {Socket}: no snapshot of table {Table}: {Reason} The socket gets a snapshot_unavailable error; its subscription stands.")]
+        public static partial void SnapshotUnavailable(ILogger logger, string socket, PgTableName table, string reason);
+
+        [LoggerMessage(EventId = WebSocketEventIds.SnapshotFailed, Level = LogLevel.Warning,
+            Message = "PgNotify socket {Socket}: the snapshot of table {Table} failed in the database; the socket gets a snapshot_unavailable error and may ask again.")]
+        public static partial void SnapshotFailed(ILogger logger, string socket, PgTableName table, Exception exception);
+
+        [LoggerMessage(EventId = WebSocketEventIds.SnapshotTimedOut, Level = LogLevel.Information,
+            Message = "PgNotify socket {Socket}: the snapshot of table {Table} took longer than SnapshotTimeout ({Timeout}); it is abandoned and the slot goes to the next socket.")]
+        public static partial void SnapshotTimedOut(ILogger logger, string socket, PgTableName table, TimeSpan timeout);
     }
 }

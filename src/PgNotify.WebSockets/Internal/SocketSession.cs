@@ -8,28 +8,28 @@ using Microsoft.Extensions.Logging;
 namespace PgNotify.WebSockets.Internal;
 
 /// <summary>
-/// One client socket: its subscriptions, its receive loop (requests), and its own writer draining a bounded queue,
-/// so a slow client never delays the fan-out or other sockets.
+/// One client socket, a thin coordinator: its receive loop hands messages to <see cref="SocketRequests"/> (requests and
+/// the subscription table), live changes go to its <see cref="Outbox"/> (or wait in <see cref="SocketReplay"/> while a
+/// resume replays), <see cref="SocketAuthorization"/> asks the app's hooks, and its own writer drains the outbox, so a
+/// slow client never delays the fan-out or other sockets.
 /// </summary>
 internal sealed partial class SocketSession
 {
     private static readonly TimeSpan CloseHandshakeTimeout = Outbox.CloseHandshakeTimeout;
 
     private readonly WebSocket _socket;
-    private readonly PgChangeRouter _router;
     private readonly ChangeSource _source;
     private readonly PgChangeWebSocketOptions _options;
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
     private readonly CancellationTokenSource _aborted = new();
     private readonly Outbox _outbox;
     private readonly MessageReceiver _receiver;
     private readonly RequestRateLimit _requestRate;
-    private readonly DateTimeOffset? _authenticationExpires;
-    private readonly SemaphoreSlim _requestGate = new(1, 1);
-    private readonly ReplayBuffer _replay;
+    private readonly SocketAuthorization _authorization;
+    private readonly SocketReplay _replay;
+    private readonly SocketRequests _requests;
 
     public SocketSession(
         WebSocket socket,
@@ -45,25 +45,25 @@ internal sealed partial class SocketSession
     {
         _socket = socket;
         HttpContext = httpContext;
-        _router = router;
         _source = source;
         _options = options;
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        _authenticationExpires = authenticationExpires;
         _receiver = new MessageReceiver(socket, options.MaxMessageBytes, time);
-        _replay = new ReplayBuffer(options.SendQueueCapacity * 10, options.SendQueueMaxBytes * 10L);
         _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
-
         _requestRate = new RequestRateLimit(options.MaxMessagesPerSecond);
+        _authorization = new SocketAuthorization(this, options, time, logger, authenticationExpires);
+        _replay = new SocketReplay(this, _outbox, source, _authorization, options, time);
+        var snapshots = new SocketSnapshot(this, _outbox, source, _authorization, _replay, options, metrics, time, logger);
+        _requests = new SocketRequests(this, router, source, _authorization, _replay, snapshots, options, metrics, logger);
     }
 
     public HttpContext HttpContext { get; }
 
     public string Id => HttpContext.TraceIdentifier;
 
-    public int SubscriptionCount => _subscriptions.Count;
+    public int SubscriptionCount => _requests.Count;
 
     /// <summary>Runs the socket until either side closes it. Never throws for client misbehaviour.</summary>
     public async Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted)
@@ -77,17 +77,10 @@ internal sealed partial class SocketSession
             EnqueueControl(Frames.Welcome(_source.Lossless), Protocol.FrameTypes.Welcome);
             if (initialTables.Count > 0 || initialSince is not null)
             {
-                if (initialTables.Count == 0)
-                {
-                    EnqueueError(RequestId.None, Protocol.ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
-                }
-                else if (ParseSince(RequestId.None, initialSince, out var since))
-                {
-                    await SubscribeAsync(RequestId.None, initialTables, ClientRequest.AllOperations, null, since, linked.Token).ConfigureAwait(false);
-                }
+                await _requests.SubscribeInitialAsync(initialTables, initialSince, linked.Token).ConfigureAwait(false);
             }
 
-            authorization = SuperviseAuthorizationAsync(authorizationStop.Token);
+            authorization = _authorization.SuperviseAsync(_requests, authorizationStop.Token);
             await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
@@ -105,9 +98,7 @@ internal sealed partial class SocketSession
             // The re-authorization task touches the subscriptions: it ends before they are cleared.
             await authorizationStop.CancelAsync().ConfigureAwait(false);
             await authorization.ConfigureAwait(false);
-            _router.Unsubscribe(this, [.. _subscriptions.Keys]);
-            _metrics.SubscriptionsChanged(-_subscriptions.Count);
-            _subscriptions.Clear();
+            _requests.Clear();
             _outbox.Complete();
             var drained = _outbox.WhenWrittenAsync();
             await Task.WhenAny(drained, Task.Delay(CloseHandshakeTimeout, _time, CancellationToken.None)).ConfigureAwait(false);
@@ -136,21 +127,24 @@ internal sealed partial class SocketSession
     /// routing what it had in hand, so that changes that came together leave together. Called by the single fan-out
     /// thread only.
     /// </summary>
-    public void EnqueueChange(byte[] frame, PgChange change)
+    public void EnqueueChange(byte[] frame, PgChange change, Subscription subscription)
     {
-        // Live changes wait until the replay of what the client missed has been queued before them.
-        if (!_replay.TryHold(frame, change))
+        // Live changes wait until the replay of what the client missed (or a snapshot) has been queued before them.
+        // After a snapshot, a change it already holds is not sent (read after TryHold: the snapshot is set before the
+        // hold ends, so a change that is not held sees it).
+        if (!_replay.TryHold(frame, change) && !subscription.InSnapshot(change))
         {
             EnqueueLive(frame, change, startWriting: false);
         }
     }
 
-    private void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true) => _outbox.EnqueueChange(frame, change.Timestamp, startWriting);
+    /// <summary>Queues a change frame and writes it (a replay's changes, and the live ones held meanwhile).</summary>
+    public void EnqueueLive(byte[] frame, PgChange change, bool startWriting = true) => _outbox.EnqueueChange(frame, change.Timestamp, startWriting);
 
     /// <summary>Tells the socket it may have missed changes (a listener gap): it should reload.</summary>
     public void EnqueueResync(string reason, long? missed)
     {
-        if (_subscriptions.Count == 0 && _outbox.PendingChanges == 0)
+        if (_requests.Count == 0 && _outbox.PendingChanges == 0)
         {
             return;
         }
@@ -158,46 +152,8 @@ internal sealed partial class SocketSession
         _outbox.EnqueueResync(reason, missed);
     }
 
-    /// <summary>
-    /// Authorizes one change for this socket through the app's hook, with a context of its own for each call (the
-    /// fan-out and a resume's replay call it at the same time). An UPDATE that passes is asked about again for its old
-    /// row; refused, the frame goes without <c>old</c>. A throwing hook withholds the change (or its old row).
-    /// </summary>
-    /// <param name="change">The change.</param>
-    /// <param name="oldRow">The UPDATE's old row as a change of its own, made once per change and shared by sockets.</param>
-    public ChangeAccess AuthorizeChange(PgChange change, ref PgChange? oldRow)
-    {
-        if (_options.AuthorizeChange is not { } hook)
-        {
-            return ChangeAccess.Full;
-        }
-
-        if (!Authorize(hook, change, isOldRow: false))
-        {
-            return ChangeAccess.Denied;
-        }
-
-        if (change.Operation != PgChangeOperation.Update || change.Old is not { } old)
-        {
-            return ChangeAccess.Full;
-        }
-
-        oldRow ??= new PgChange(change.Table, change.Operation, old, null, change.TransactionId, change.Sequence, change.Timestamp, change.Position, change.ReceivedAt);
-        return Authorize(hook, oldRow, isOldRow: true) ? ChangeAccess.Full : ChangeAccess.WithoutOld;
-    }
-
-    private bool Authorize(Func<PgChangeAuthorizationContext, bool> hook, PgChange change, bool isOldRow)
-    {
-        try
-        {
-            return hook(new PgChangeAuthorizationContext(HttpContext, change, isOldRow));
-        }
-        catch (Exception ex)
-        {
-            Log.ChangeHookFailed(_logger, Id, change.Table, ex);
-            return false;
-        }
-    }
+    /// <summary>What the app's <c>AuthorizeChange</c> hook lets this socket see of a change (see <see cref="SocketAuthorization"/>).</summary>
+    public ChangeAccess AuthorizeChange(PgChange change, ref PgChange? oldRow) => _authorization.AuthorizeChange(change, ref oldRow);
 
     /// <summary>Closes the socket with <paramref name="status"/> ahead of anything still queued.</summary>
     public void RequestClose(WebSocketCloseStatus status, string description) => _outbox.RequestClose(status, description);
@@ -205,7 +161,8 @@ internal sealed partial class SocketSession
     /// <summary>Writes what is queued (the fan-out calls it once per batch routed).</summary>
     public void StartWriting() => _outbox.StartWriting();
 
-    private void EnqueueControl(byte[]? frame, string type) => _outbox.EnqueueControl(frame, type);
+    /// <summary>Queues a control frame (welcome, answers, errors) ahead of change frames.</summary>
+    public void EnqueueControl(byte[]? frame, string type) => _outbox.EnqueueControl(frame, type);
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
@@ -240,15 +197,7 @@ internal sealed partial class SocketSession
                     continue;
                 }
 
-                await _requestGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    await HandleMessageAsync(message.Buffer.AsMemory(0, message.Length), cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    _requestGate.Release();
-                }
+                await _requests.HandleAsync(message.Buffer.AsMemory(0, message.Length), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -280,7 +229,8 @@ internal sealed partial class SocketSession
         return false;
     }
 
-    private void EnqueueError(RequestId id, string code, string message)
+    /// <summary>Answers a request with an error frame (and logs it at debug level).</summary>
+    public void EnqueueError(RequestId id, string code, string message)
     {
         Log.RequestRefused(_logger, Id, code, message);
         EnqueueControl(Frames.Error(id, code, message), Protocol.FrameTypes.Error);

@@ -9,6 +9,24 @@ internal sealed class Subscription(PgTableName table, IReadOnlyCollection<PgChan
 
     public IReadOnlyCollection<PgChangeOperation> Operations { get; } = operations;
 
+    /// <summary>The row filter, if any.</summary>
+    public RowFilter? Filter { get; } = filter;
+
+    private PgSnapshotVisibility? _snapshot;
+
+    /// <summary>
+    /// The snapshot whose rows the client was sent for this table, once they were: live changes it includes are already
+    /// in those rows and are not sent again. Set by the socket's request handling, read by the fan-out.
+    /// </summary>
+    public PgSnapshotVisibility? Snapshot
+    {
+        get => Volatile.Read(ref _snapshot);
+        set => Volatile.Write(ref _snapshot, value);
+    }
+
+    /// <summary>True when the change is already in the snapshot rows the client got for this table.</summary>
+    public bool InSnapshot(PgChange change) => Snapshot is { } snapshot && snapshot.Includes(change.TransactionId);
+
     private long _resumedThrough;
 
     /// <summary>
@@ -24,5 +42,5 @@ internal sealed class Subscription(PgTableName table, IReadOnlyCollection<PgChan
     public bool Matches(PgChange change) =>
         (_operations & (1 << (int)change.Operation)) != 0
         && (change.Position is not { } position || position > ResumedThrough)
-        && (filter is null || filter.Matches(change));
+        && (Filter is null || Filter.Matches(change));
 }

@@ -37,6 +37,12 @@ internal static class WebSocketEventIds
 
     public const int RouteToSocketFailed = 2114;
 
+    public const int SnapshotUnavailable = 2130;
+
+    public const int SnapshotFailed = 2131;
+
+    public const int SnapshotTimedOut = 2132;
+
     public const int OriginRejected = 2201;
 
     public const int TooManyConnections = 2202;

@@ -17,6 +17,8 @@ internal sealed class WebSocketMetrics
     private readonly Counter<long> _routeFailures;
     private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _routerRestarts;
+    private readonly Counter<long> _snapshots;
+    private readonly Counter<long> _snapshotRows;
 
     public WebSocketMetrics(IMeterFactory meterFactory)
     {
@@ -36,6 +38,9 @@ internal sealed class WebSocketMetrics
             "Times the fan-out loop died and was restarted (log 2111).");
         _rateLimited = meter.CreateCounter<long>("pgnotify.websocket.requests_rate_limited", "{request}",
             "Client requests ignored because the socket exceeded MaxMessagesPerSecond.");
+        _snapshots = meter.CreateCounter<long>("pgnotify.websocket.snapshots", "{snapshot}",
+            "Table snapshots answered to sockets, by outcome: sent, unavailable (no primary key, not readable), failed (database error), timed_out (SnapshotTimeout).");
+        _snapshotRows = meter.CreateCounter<long>("pgnotify.websocket.snapshot_rows", "{row}", "Rows sent to sockets in snapshot frames.");
         _lag = meter.CreateHistogram<double>("pgnotify.websocket.send_lag", "s", "Time from the change's trigger to its frame being written to the socket.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     }
@@ -71,6 +76,14 @@ internal sealed class WebSocketMetrics
     public void RouteFailed() => _routeFailures.Add(1);
 
     public void RouterRestarted() => _routerRestarts.Add(1);
+
+    public void SnapshotSent(long rows)
+    {
+        _snapshots.Add(1, new KeyValuePair<string, object?>("pgnotify.outcome", "sent"));
+        _snapshotRows.Add(rows);
+    }
+
+    public void SnapshotUnavailable(string outcome) => _snapshots.Add(1, new KeyValuePair<string, object?>("pgnotify.outcome", outcome));
 
     public void SendLag(TimeSpan lag) => _lag.Record(Math.Max(0, lag.TotalSeconds));
 }

@@ -1,0 +1,254 @@
+using Microsoft.Extensions.Logging;
+
+namespace PgNotify.WebSockets.Internal;
+
+/// <summary>
+/// One socket's requests (subscribe, unsubscribe, ping; docs/protocol.md) and its subscription table. Requests are
+/// handled one at a time on the socket's receive loop; the periodic re-authorization takes the same gate, so only one
+/// side changes the subscriptions at a time.
+/// </summary>
+internal sealed class SocketRequests(
+    SocketSession session,
+    PgChangeRouter router,
+    ChangeSource source,
+    SocketAuthorization authorization,
+    SocketReplay replay,
+    SocketSnapshot snapshots,
+    PgChangeWebSocketOptions options,
+    WebSocketMetrics metrics,
+    ILogger logger)
+{
+    private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    public int Count => _subscriptions.Count;
+
+    /// <summary>Handles one request message, after any request or re-authorization in progress.</summary>
+    public async Task HandleAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await HandleMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The subscription asked for in the handshake's query string (before any request is read).</summary>
+    public async Task SubscribeInitialAsync(IReadOnlyList<string> tables, string? sinceText, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            session.EnqueueError(RequestId.None, Protocol.ErrorCodes.InvalidMessage, "\"since\" needs \"tables\" to resume.");
+        }
+        else if (ParseSince(RequestId.None, sinceText, out var since))
+        {
+            await SubscribeAsync(RequestId.None, tables, ClientRequest.AllOperations, null, since, false, null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Removes every subscription (the socket ended).</summary>
+    public void Clear()
+    {
+        router.Unsubscribe(session, [.. _subscriptions.Keys]);
+        metrics.SubscriptionsChanged(-_subscriptions.Count);
+        _subscriptions.Clear();
+    }
+
+    private async Task HandleMessageAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        if (ClientRequest.Parse(message, out var error) is not { } request)
+        {
+            session.EnqueueError(error!.Id, error.Code, error.Message);
+            return;
+        }
+
+        switch (request.Type)
+        {
+            case ClientRequestType.Ping:
+                session.EnqueueControl(Frames.Pong(request.Id), Protocol.FrameTypes.Pong);
+                break;
+            case ClientRequestType.Unsubscribe:
+                Unsubscribe(request.Id, request.Tables);
+                break;
+            default:
+                if (ParseSince(request.Id, request.Since, out var since))
+                {
+                    await SubscribeAsync(request.Id, request.Tables, request.Operations, request.Filter, since, request.Snapshot, request.Limit, cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+        }
+    }
+
+    private bool ParseSince(RequestId id, string? text, out long? since)
+    {
+        since = null;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (!source.Lossless)
+        {
+            session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
+            return false;
+        }
+
+        if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
+        {
+            session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
+            return false;
+        }
+
+        since = value;
+        return true;
+    }
+
+    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, IReadOnlyList<PgChangeOperation> operations, RowFilter? filter, long? since, bool snapshot, long? limit, CancellationToken cancellationToken)
+    {
+        var tables = new List<PgTableName>();
+        foreach (var name in names)
+        {
+            if (!PgTableName.TryParse(name, out var table) || !router.IsExposed(table))
+            {
+                session.EnqueueError(id, Protocol.ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
+                return;
+            }
+
+            if (!tables.Contains(table))
+            {
+                tables.Add(table);
+            }
+        }
+
+        var added = tables.Count(t => !_subscriptions.ContainsKey(t));
+        if (_subscriptions.Count + added > options.MaxSubscriptionsPerSocket)
+        {
+            session.EnqueueError(id, Protocol.ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {options.MaxSubscriptionsPerSocket} tables.");
+            return;
+        }
+
+        foreach (var table in tables)
+        {
+            if (!await authorization.AuthorizeSubscriptionAsync(table, operations).ConfigureAwait(false))
+            {
+                session.EnqueueError(id, Protocol.ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
+                return;
+            }
+        }
+
+        var subscriptions = tables.Select(t => new Subscription(t, operations, filter)).ToList();
+        foreach (var subscription in subscriptions)
+        {
+            _subscriptions[subscription.Table] = subscription;
+        }
+
+        if (since is not null || snapshot)
+        {
+            // Live changes wait from now on: a resume sends them after its replay, a snapshot after its rows.
+            replay.Begin();
+        }
+
+        router.Subscribe(session, subscriptions);
+        metrics.SubscriptionsChanged(added);
+
+        // Acknowledge only once changes flow: the listener must be listening (it may be reconnecting right now), and
+        // with lossless delivery the log must be settled up to where it stood when the listener started (right after a
+        // restart), so that the head position in the answer can be resumed from.
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.SubscribeTimeout);
+            await source.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
+            if (source.Lossless)
+            {
+                await source.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Unsubscribe(RequestId.None, tables, acknowledge: false);
+            replay.End(long.MaxValue, dropBuffered: true, subscriptions);
+            session.EnqueueError(id, Protocol.ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
+            return;
+        }
+
+        // The head position (lossless delivery): every change above it reaches this socket (live, or through the
+        // replay buffer while resuming); those at or below it were handed to the fan-out before the acknowledgment.
+        // For a resume it is also where the replay from the log ends.
+        long? head = source.Lossless ? router.HeadPosition : null;
+        session.EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Subscribed, id, tables, position: head), Protocol.FrameTypes.Subscribed);
+        if (since is { } resumeAfter)
+        {
+            await replay.ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
+        }
+        else if (snapshot)
+        {
+            // Taken after the subscription is live, so every change it does not hold reaches this socket.
+            await snapshots.SendAsync(id, subscriptions, limit, head, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Unsubscribe(RequestId id, IEnumerable<string> names)
+    {
+        var tables = new List<PgTableName>();
+        foreach (var name in names)
+        {
+            if (PgTableName.TryParse(name, out var table))
+            {
+                tables.Add(table);
+            }
+        }
+
+        Unsubscribe(id, tables, acknowledge: true);
+    }
+
+    private void Unsubscribe(RequestId id, List<PgTableName> tables, bool acknowledge)
+    {
+        var removed = tables.Where(t => _subscriptions.Remove(t)).ToList();
+        router.Unsubscribe(session, removed);
+        metrics.SubscriptionsChanged(-removed.Count);
+        if (acknowledge)
+        {
+            session.EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Unsubscribed, id, tables), Protocol.FrameTypes.Unsubscribed);
+        }
+    }
+
+    /// <summary>Asks <c>AuthorizeSubscription</c> again about every subscribed table; unsubscribes those it refuses.</summary>
+    public async Task ReauthorizeAsync(CancellationToken cancellationToken)
+    {
+        if (options.AuthorizeSubscription is null)
+        {
+            return;
+        }
+
+        // Requests wait meanwhile: the subscriptions are the receive loop's, and only one side changes them at a time.
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var revoked = new List<PgTableName>();
+            foreach (var subscription in _subscriptions.Values.ToList())
+            {
+                if (!await authorization.AuthorizeSubscriptionAsync(subscription.Table, subscription.Operations).ConfigureAwait(false))
+                {
+                    SocketSession.Log.SubscriptionRevoked(logger, session.Id, subscription.Table);
+                    revoked.Add(subscription.Table);
+                }
+            }
+
+            if (revoked.Count > 0)
+            {
+                Unsubscribe(RequestId.None, revoked, acknowledge: false);
+                session.EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Unsubscribed, RequestId.None, revoked, Protocol.UnsubscribeReasons.Forbidden), Protocol.FrameTypes.Unsubscribed);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}
