@@ -26,6 +26,7 @@ public sealed class LiveRows<TRow> : IAsyncDisposable
     private LiveRowsStatus _status;
     private Exception? _error;
     private long _unreadable;
+    private bool _resyncPending;
     private Task _pump = Task.CompletedTask;
 
     /// <summary>Creates live rows of a table; nothing is subscribed until <see cref="StartAsync"/>.</summary>
@@ -164,6 +165,7 @@ public sealed class LiveRows<TRow> : IAsyncDisposable
             switch (message)
             {
                 case PgSubscribedMessage { Snapshot: true }:
+                    _resyncPending = false; // the snapshot that answers the resync (the client asked for it)
                     _set.BeginSnapshot();
                     return; // nothing visible changes until the snapshot ends
                 case PgSnapshotMessage snapshot:
@@ -175,7 +177,7 @@ public sealed class LiveRows<TRow> : IAsyncDisposable
                         return;
                     }
 
-                    _status = LiveRowsStatus.Live;
+                    _status = _resyncPending ? LiveRowsStatus.Resyncing : LiveRowsStatus.Live; // a snapshot from before the resync
                     _rows = null;
                     _loaded.TrySetResult();
                     break;
@@ -189,6 +191,7 @@ public sealed class LiveRows<TRow> : IAsyncDisposable
                     break;
                 case PgResyncMessage:
                     _status = LiveRowsStatus.Resyncing;
+                    _resyncPending = true;
                     break;
                 default:
                     return;

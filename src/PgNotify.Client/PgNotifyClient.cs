@@ -118,6 +118,11 @@ public sealed class PgNotifyClient : IAsyncDisposable
     public async IAsyncEnumerable<PgNotifyMessage> SubscribeAsync(string table, PgSubscribeOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var (schema, name) = TableNames.Parse(table);
+        if (options?.SnapshotLimit is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.SnapshotLimit, "PgSubscribeOptions.SnapshotLimit must be at least 1 (or null for the server's cap).");
+        }
+
         var subscription = new ClientSubscription(schema, name, options ?? new PgSubscribeOptions(), _options.SubscriptionBufferCapacity);
         lock (_gate)
         {

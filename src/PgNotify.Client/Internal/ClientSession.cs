@@ -89,14 +89,14 @@ internal sealed class ClientSession(SocketConnection connection, SubscriptionReg
             case Protocol.FrameTypes.Change:
                 OnChange(frame);
                 break;
-            case SnapshotWords.Snapshot:
+            case Protocol.FrameTypes.Snapshot:
                 if (registry.Find(frame.QualifiedTable!) is { } rowsFor)
                 {
                     Deliver(rowsFor, new PgSnapshotMessage(rowsFor.Table, frame.Rows!));
                 }
 
                 break;
-            case SnapshotWords.SnapshotEnd:
+            case Protocol.FrameTypes.SnapshotEnd:
                 if (registry.Find(frame.QualifiedTable!) is { } endFor)
                 {
                     endFor.LastPosition = Max(endFor.LastPosition, frame.Position);
@@ -194,6 +194,17 @@ internal sealed class ClientSession(SocketConnection connection, SubscriptionReg
             return;
         }
 
+        if (frame.Code == Protocol.ErrorCodes.SnapshotUnavailable && frame.QualifiedTable is { } table)
+        {
+            // Sent after the acknowledgment: the subscription stands, but without its rows it cannot be what was asked.
+            if (registry.Find(table) is { } noSnapshot)
+            {
+                Fail(noSnapshot, frame);
+            }
+
+            return;
+        }
+
         if (_requests.Take(frame.Id) is not { } failed)
         {
             ClientLog.ServerError(logger, frame.Code, frame.Message);
@@ -217,11 +228,18 @@ internal sealed class ClientSession(SocketConnection connection, SubscriptionReg
         }
         else
         {
-            var code = frame.Code ?? "error";
-            ClientLog.SubscriptionRefused(logger, subscription.Table, code, frame.Message);
-            registry.Remove(subscription);
-            subscription.Complete(new PgNotifyException(code, $"The server refused the subscription to '{subscription.Table}': {frame.Message ?? code}"));
+            Fail(subscription, frame);
         }
+    }
+
+    /// <summary>Ends a subscription the server refused: its enumerator throws the server's code; an unsubscribe follows.</summary>
+    private void Fail(ClientSubscription subscription, ServerFrame frame)
+    {
+        var code = frame.Code ?? "error";
+        ClientLog.SubscriptionRefused(logger, subscription.Table, code, frame.Message);
+        registry.Remove(subscription);
+        subscription.Complete(new PgNotifyException(code, $"The server refused the subscription to '{subscription.Table}': {frame.Message ?? code}"));
+        _requests.Unsubscribe(subscription);
     }
 
     private void ResyncAll(string reason, long? missed)

@@ -41,8 +41,8 @@ internal static class ServerFrameParser
             return type switch
             {
                 Protocol.FrameTypes.Change => Change(root, type, out error),
-                SnapshotWords.Snapshot => Snapshot(root, type, out error),
-                SnapshotWords.SnapshotEnd => SnapshotEnd(root, type, out error),
+                Protocol.FrameTypes.Snapshot => Snapshot(root, type, out error),
+                Protocol.FrameTypes.SnapshotEnd => SnapshotEnd(root, type, out error),
                 _ => new ServerFrame
                 {
                     Type = type,
@@ -51,6 +51,8 @@ internal static class ServerFrameParser
                     Position = Int64(root, "position"),
                     Tables = Strings(root, "tables"),
                     Code = String(root, "code"),
+                    Schema = String(root, "schema"),
+                    Table = String(root, "table"),
                     Message = String(root, "message"),
                     Reason = String(root, "reason"),
                     Missed = Int64(root, "missed"),
