@@ -33,7 +33,8 @@ public sealed class PgNotifyClient : IAsyncDisposable
     private ClientSession? _session;
     private Task _loop = Task.CompletedTask;
     private volatile Exception? _error;
-    private int _attempt;
+    private volatile bool _disposing;
+    private Reconnector? _reconnector;
 
     /// <summary>Creates a client; nothing connects until <see cref="ConnectAsync"/>.</summary>
     /// <param name="options">The URL, credentials, backoff and heartbeat (checked here).</param>
@@ -73,31 +74,31 @@ public sealed class PgNotifyClient : IAsyncDisposable
     {
         lock (_gate)
         {
-            ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+            ObjectDisposedException.ThrowIf(_disposing, this);
             if (_state != PgNotifyClientState.Disconnected)
             {
                 throw new InvalidOperationException($"ConnectAsync was already called (the client is {_state}). Create a new PgNotifyClient to connect again.");
             }
 
-            _attempt = 0;
+            _reconnector = new Reconnector(_options, _time, _logger);
         }
 
         SetState(PgNotifyClientState.Connecting);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        SocketConnection? connection;
+        SocketConnection connection;
         try
         {
-            connection = await OpenWithRetriesAsync(linked.Token).ConfigureAwait(false);
+            connection = await _reconnector.OpenAsync(waitFirst: false, linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             SetState(PgNotifyClientState.Disconnected);
             throw;
         }
-
-        if (connection is null)
+        catch (PgNotifyException ex)
         {
-            throw Error!;
+            Fault(ex);
+            throw;
         }
 
         SetState(PgNotifyClientState.Connected);
@@ -126,7 +127,7 @@ public sealed class PgNotifyClient : IAsyncDisposable
         var subscription = new ClientSubscription(schema, name, options ?? new PgSubscribeOptions(), _options.SubscriptionBufferCapacity);
         lock (_gate)
         {
-            ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+            ObjectDisposedException.ThrowIf(_disposing, this);
             if (_error is not null)
             {
                 throw _error;
@@ -157,14 +158,21 @@ public sealed class PgNotifyClient : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (_stopping.IsCancellationRequested)
+            if (_disposing)
             {
                 return;
             }
 
-            _stopping.Cancel();
+            _disposing = true;
         }
 
+        if (Volatile.Read(ref _session) is { } session)
+        {
+            await session.CloseAsync().ConfigureAwait(false); // a normal close (1000): the server answers it, the loop ends
+            await Task.WhenAny(_loop, Task.Delay(TimeSpan.FromSeconds(2), TimeProvider.System)).ConfigureAwait(false);
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         foreach (var subscription in _registry.Clear())
         {
@@ -199,17 +207,17 @@ public sealed class PgNotifyClient : IAsyncDisposable
             {
                 await session.RunAsync(stopping).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!stopping.IsCancellationRequested)
+            catch (Exception ex) when (!stopping.IsCancellationRequested && !_disposing)
             {
                 lost = ex; // the socket failed or was aborted: reconnect
             }
-            catch (OperationCanceledException)
+            catch (Exception) when (stopping.IsCancellationRequested || _disposing)
             {
-                // Disposing.
+                // Disposing: the socket was closed or aborted on purpose.
             }
 
             Volatile.Write(ref _session, null);
-            if (stopping.IsCancellationRequested)
+            if (stopping.IsCancellationRequested || _disposing)
             {
                 await connection.CloseAsync(_time).ConfigureAwait(false);
                 await connection.DisposeAsync().ConfigureAwait(false);
@@ -219,62 +227,20 @@ public sealed class PgNotifyClient : IAsyncDisposable
             var reason = session.TimedOut ? "heartbeat timeout" : connection.CloseStatus is { } status ? $"closed by the server with {(int)status}" : lost?.Message ?? "closed";
             ClientLog.ConnectionLost(_logger, reason, session.TimedOut ? null : lost);
             await connection.DisposeAsync().ConfigureAwait(false);
-            if (_time.GetElapsedTime(connectedAt) >= _options.MinUptime)
-            {
-                _attempt = 0;
-            }
-
+            _reconnector!.Ended(connectedAt);
             SetState(PgNotifyClientState.Reconnecting);
             try
             {
-                var next = await OpenWithRetriesAsync(stopping, waitFirst: true).ConfigureAwait(false);
-                if (next is null)
-                {
-                    return; // faulted
-                }
-
-                connection = next;
+                connection = await _reconnector.OpenAsync(waitFirst: true, stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-        }
-    }
-
-    /// <summary>Opens a connection, retrying with backoff; null when the client faulted (the error is recorded).</summary>
-    private async Task<SocketConnection?> OpenWithRetriesAsync(CancellationToken cancellationToken, bool waitFirst = false)
-    {
-        for (var wait = waitFirst; ; wait = true)
-        {
-            if (wait)
-            {
-                if (_attempt >= _options.MaxRetries)
-                {
-                    ClientLog.GaveUp(_logger, _attempt);
-                    Fault(new PgNotifyException("gave_up", $"Gave up after {_attempt} failed connection attempts in a row (MaxRetries)."));
-                    return null;
-                }
-
-                var delay = Backoff.Delay(_attempt++, _options.MinReconnectDelay, _options.MaxReconnectDelay, Random.Shared.NextDouble());
-                var waited = Task.Delay(delay, _time, cancellationToken); // the timer runs before the log says so
-                ClientLog.Reconnecting(_logger, (long)Math.Ceiling(delay.TotalMilliseconds), _attempt);
-                await waited.ConfigureAwait(false);
-            }
-
-            try
-            {
-                return await SocketConnection.OpenAsync(_options, _time, cancellationToken).ConfigureAwait(false);
-            }
             catch (PgNotifyException ex)
             {
-                ClientLog.HandshakeRefused(_logger, ex.StatusCode, ex.Message);
                 Fault(ex);
-                return null;
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                ClientLog.AttemptFailed(_logger, _attempt, ex);
+                return;
             }
         }
     }
@@ -305,6 +271,13 @@ public sealed class PgNotifyClient : IAsyncDisposable
             _state = state;
         }
 
-        StateChanged?.Invoke(state);
+        try
+        {
+            StateChanged?.Invoke(state);
+        }
+        catch (Exception ex)
+        {
+            ClientLog.StateChangedHandlerFailed(_logger, state, ex); // an app's handler must not stop the client
+        }
     }
 }

@@ -20,7 +20,8 @@ public sealed class PgResyncMessage : PgNotifyMessage
     /// <c>reconnected</c> (the connection dropped and the server could not resume from a position),
     /// <c>client_overflow</c> (the app did not read this subscription fast enough and
     /// <see cref="PgNotifyClientOptions.SubscriptionBufferCapacity"/> messages were queued; <see cref="Missed"/> were dropped),
-    /// <c>invalid_frame</c> (the server sent a frame the client could not read, which might have been a change) and
+    /// <c>invalid_frame</c> (the server sent a frame the client could not read, which might have been a change: not JSON,
+    /// wrong types, or nested deeper than 1,000 levels) and
     /// <c>message_too_big</c> (a frame over <see cref="PgNotifyClientOptions.MaxMessageBytes"/>, or a binary one, was skipped).
     /// </summary>
     public string Reason { get; }

@@ -21,4 +21,5 @@ internal static class ClientEventIds
     public const int RowUnreadable = 3015;
     public const int ChangedHandlerFailed = 3016;
     public const int ServerError = 3017;
+    public const int StateChangedHandlerFailed = 3018;
 }

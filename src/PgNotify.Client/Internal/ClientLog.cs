@@ -58,4 +58,7 @@ internal static partial class ClientLog
 
     [LoggerMessage(ClientEventIds.ServerError, LogLevel.Warning, "The server sent an error: {Code} ({Message}).")]
     public static partial void ServerError(ILogger logger, string? code, string? message);
+
+    [LoggerMessage(ClientEventIds.StateChangedHandlerFailed, LogLevel.Error, "A StateChanged handler threw (state {State}); the client goes on.")]
+    public static partial void StateChangedHandlerFailed(ILogger logger, PgNotifyClientState state, Exception exception);
 }

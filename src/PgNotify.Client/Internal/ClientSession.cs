@@ -27,6 +27,9 @@ internal sealed class ClientSession(SocketConnection connection, SubscriptionReg
 
     public void Unsubscribe(ClientSubscription subscription) => _requests.Unsubscribe(subscription);
 
+    /// <summary>Starts a normal close (1000); the receive loop ends when the server answers it.</summary>
+    public Task CloseAsync() => connection.CloseAsync(time);
+
     /// <summary>Runs until the connection ends (returns, or throws what ended it) or <paramref name="stopping"/> is cancelled.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {

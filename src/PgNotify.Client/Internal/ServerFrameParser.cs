@@ -9,8 +9,14 @@ namespace PgNotify.Client.Internal;
 /// </summary>
 internal static class ServerFrameParser
 {
-    /// <summary>Rows nest as deep as PostgreSQL let them (jsonb); the reader walks them without recursion.</summary>
-    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 1_000_000 };
+    /// <summary>
+    /// How deep a frame may nest. Rows nest as deep as PostgreSQL let them (jsonb), but reading a document costs time
+    /// that grows faster than its depth (a 10,000-deep one takes seconds), which a hostile server could use to stall
+    /// the client: a deeper frame is refused (and so becomes a resync), one of this depth reads in milliseconds.
+    /// </summary>
+    public const int MaxDepth = 1_000;
+
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = MaxDepth };
 
     public static ServerFrame? Parse(ReadOnlySpan<byte> utf8, out string? error)
     {
