@@ -44,6 +44,7 @@ if (mode == "pgnotify")
         {
             o.ConnectionString = connectionString;
             o.Tables.Add(table);
+            o.Tables.Add("bench_snap"); // scenario SN's snapshots (the driver creates it with 10,000 rows)
         },
         ws =>
         {

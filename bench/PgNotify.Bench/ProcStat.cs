@@ -17,6 +17,13 @@ internal static class ProcStat
         return ((utime + stime) * TickSeconds, rss * PageSize);
     }
 
+    /// <summary>The process's peak RSS so far (VmHWM in /proc/&lt;pid&gt;/status).</summary>
+    public static long PeakRssBytes(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0]) * 1024;
+    }
+
     /// <summary>The CPU time of every PostgreSQL process (all backends and auxiliary processes).</summary>
     public static double PostgresCpuSeconds()
     {

@@ -39,7 +39,7 @@ foreach (var name in scenarioNames)
     {
         foreach (var mode in modes)
         {
-            if (scenario.Idle && mode == "floor")
+            if ((scenario.Idle && mode == "floor") || (scenario.Snapshots > 0 && mode != "pgnotify"))
             {
                 continue; // a raw socket's memory is the kernel's, not in any RSS: no floor for idle memory
             }
@@ -82,7 +82,7 @@ string? Arg(string name)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
 
-internal sealed record Scenario(string Name, int Sockets, double Rate, int Writers, int Batch = 0, int Pad = 0, bool Idle = false)
+internal sealed record Scenario(string Name, int Sockets, double Rate, int Writers, int Batch = 0, int Pad = 0, bool Idle = false, int Snapshots = 0)
 {
     public static IEnumerable<Scenario> Expand(string name) => name switch
     {
@@ -91,6 +91,8 @@ internal sealed record Scenario(string Name, int Sockets, double Rate, int Write
         "S" => [new("S", 100, 2_000, 4)],
         "I" => [new("I20k", 10, 20_000, 2, Batch: 200), new("I", 10, 0, 4, Batch: 200)],
         "B" => [new("B", 20, 20, 1, Pad: 100 * 1024)],
+        // SN: L, and L again while 100 more sockets each ask for a snapshot of 10,000 rows at once (pgnotify mode only).
+        "SN" => [new("L", 100, 500, 2), new("SN", 100, 500, 2, Snapshots: 100)],
         "D" => [new("D5k", 5_000, 0, 0, Idle: true), new("D20k", Math.Min(20_000, OpenFileLimit() - 500), 0, 0, Idle: true)],
         // A rate sweep of I: "I40k" is I20k's shape (10 sockets, batches of 200) paced at 40,000 rows/s.
         _ when name.StartsWith('I') && name.EndsWith('k') && int.TryParse(name[1..^1], out var thousands) =>
@@ -146,11 +148,19 @@ internal sealed class RunResult
     public double HeapPerIdleSocketBytes { get; set; }
     public double ConnectSeconds { get; set; }
     public double FramesPerWrite { get; set; }
+    public long ServerPeakRssBytes { get; set; }
+    public int SnapshotSockets { get; set; }
+    public long SnapshotRows { get; set; }
+    public int SnapshotsFailed { get; set; }
+    public double SnapshotSeconds { get; set; }
+    public long SnapshotWindowDeliveries { get; set; }
+    public double SnapshotWindowP99Ms { get; set; }
 }
 
 internal sealed class Runner(string connectionString, string hostDll, double seconds, string clientMode)
 {
-    private const int Port = 5190;
+    /// <summary>The bench host's port: 5190, or BENCH_PORT (so that two checkouts can measure on one machine).</summary>
+    private static readonly int Port = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PORT"), out var port) ? port : 5190;
 
     public async Task<RunResult> RunAsync(Scenario scenario, string mode)
     {
@@ -279,8 +289,35 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         }
         else
         {
+            // SN: the snapshot sockets connect before the writes start; they all ask a quarter of the way in.
+            await using var burst = scenario.Snapshots > 0 ? await SnapshotBurst.ConnectAsync(Port, scenario.Snapshots) : null;
             writer.WriteLine("go");
+            Task<(double Seconds, long Rows, int Failed)>? snapshots = null;
+            int[]? windowStart = null;
+            int[]? windowEnd = null;
+            if (burst is not null)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(seconds / 4));
+                windowStart = [.. clients.Select(c => c.LatencyCount)];
+                var running = burst.RunAsync(TimeSpan.FromSeconds(seconds * 5 + 60));
+                snapshots = running.ContinueWith(t =>
+                {
+                    windowEnd = [.. clients.Select(c => c.LatencyCount)];
+                    return t.Result;
+                }, TaskScheduler.Default);
+            }
+
             var done = (await writer.WaitForLineAsync("DONE", TimeSpan.FromSeconds(seconds * 5 + 60))).Split(' ');
+            if (snapshots is not null)
+            {
+                (result.SnapshotSeconds, result.SnapshotRows, result.SnapshotsFailed) = await snapshots;
+                result.SnapshotSockets = scenario.Snapshots;
+                // L's latencies of the deliveries received while the burst ran (the first to the last snapshot_end).
+                var window = clients.SelectMany((c, i) => c.Latencies[windowStart![i]..windowEnd![i]].ToArray()).Order().ToArray();
+                result.SnapshotWindowDeliveries = window.Length;
+                result.SnapshotWindowP99Ms = window.Length == 0 ? double.NaN : window[Math.Min(window.Length - 1, (int)Math.Ceiling(0.99 * window.Length) - 1)] / 1000.0;
+            }
+
             writer1 = ProcStat.Read(writer.Pid).CpuSeconds;
             committed = long.Parse(done[1]);
             result.WriteSeconds = double.Parse(done[3]);
@@ -322,6 +359,7 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         }
 
         result.ServerRssAfterBytes = server1.RssBytes;
+        result.ServerPeakRssBytes = ProcStat.PeakRssBytes(host.Pid);
         result.ClientCpuSeconds = ProcStat.Read(Environment.ProcessId).CpuSeconds - self0;
         result.PostgresCpuSeconds = ProcStat.PostgresCpuSeconds() - pg0;
         result.MachineBusySeconds = ProcStat.MachineBusySeconds() - machine0;
@@ -379,6 +417,9 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             """
             CREATE TABLE IF NOT EXISTS bench_rows (bench_seq bigint NOT NULL, bench_sent bigint NOT NULL, pad text NOT NULL);
             TRUNCATE bench_rows;
+            CREATE TABLE IF NOT EXISTS bench_snap (id int PRIMARY KEY, name text NOT NULL, score int NOT NULL, tags text[] NOT NULL, at timestamptz NOT NULL);
+            INSERT INTO bench_snap SELECT g, 'profile ' || g, g % 1000, ARRAY['a', 'b', g::text], '2026-12-01'::timestamptz + g * interval '1 second'
+              FROM generate_series(1, 10000) g ON CONFLICT (id) DO NOTHING;
             DO $$ BEGIN
               IF to_regclass('pgnotify.large_payload') IS NOT NULL THEN TRUNCATE pgnotify.large_payload; END IF;
             END $$;

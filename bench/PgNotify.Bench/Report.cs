@@ -21,7 +21,9 @@ internal static class Report
         return F($"rows {r.RowsCommitted} ({r.RowsPerSecond:F0}/s), deliveries {r.Deliveries}/{r.Expected} missing {r.Missing} dup {r.Duplicates} resync {r.Resyncs}, ") +
                F($"p50 {r.P50Ms:F2} p90 {r.P90Ms:F2} p99 {r.P99Ms:F2} p999 {r.P999Ms:F2} max {r.MaxMs:F2} ms, {r.DeliveriesPerSecond:F0} deliv/s, ") +
                F($"server {r.ServerCpuUsPerDelivery:F2} us/deliv{Ratios(r, all)}, clients {r.ClientCpuUsPerDelivery:F2} us/deliv, writers {r.WriterCpuSeconds:F2} s, postgres {r.PostgresCpuSeconds:F2} s") +
-               (r.FramesPerWrite > 0 ? F($", {r.FramesPerWrite:F2} frames/write") : "");
+               (r.FramesPerWrite > 0 ? F($", {r.FramesPerWrite:F2} frames/write") : "") +
+               F($", server peak RSS {r.ServerPeakRssBytes / 1048576.0:F0} MB") +
+               (r.SnapshotSockets > 0 ? F($"; snapshots: {r.SnapshotSockets} x {SnapshotBurst.TableRows} rows, last snapshot_end after {r.SnapshotSeconds:F2} s, {r.SnapshotRows} rows received, {r.SnapshotsFailed} failed, L's p99 during the burst {r.SnapshotWindowP99Ms:F2} ms over {r.SnapshotWindowDeliveries} deliveries") : "");
     }
 
     public static string Ratios(RunResult r, IReadOnlyList<RunResult> all)
@@ -68,6 +70,18 @@ internal static class Report
         foreach (var r in results.Where(r => r.RssPerIdleSocketBytes == 0 && r.Error is null))
         {
             sb.AppendLine(F($"| {r.Scenario} | {r.Mode} | {r.WallSeconds:F1} | {r.ServerCpuSeconds:F2} | {r.PostgresCpuSeconds:F2} | {r.WriterCpuSeconds:F2} | {r.ClientCpuSeconds:F2} | {(r.ServerCpuSeconds + r.PostgresCpuSeconds + r.WriterCpuSeconds + r.ClientCpuSeconds) / r.WallSeconds:F2} |"));
+        }
+
+        if (results.Any(r => r.SnapshotSockets > 0))
+        {
+            sb.AppendLine();
+            sb.AppendLine("| scen | snapshot sockets | rows each | last snapshot_end s | rows received | failed | server peak RSS MB | L's p99 ms during the burst (deliveries) | L's p99 ms, whole SN run | p99 of L alone ms |");
+            sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var r in results.Where(r => r.SnapshotSockets > 0 && r.Error is null))
+            {
+                var alone = results.LastOrDefault(x => x.Scenario == "L" && x.Mode == r.Mode && x.Error is null);
+                sb.AppendLine(F($"| {r.Scenario} | {r.SnapshotSockets} | {SnapshotBurst.TableRows} | {r.SnapshotSeconds:F2} | {r.SnapshotRows} | {r.SnapshotsFailed} | {r.ServerPeakRssBytes / 1048576.0:F0} (L alone: {(alone?.ServerPeakRssBytes ?? 0) / 1048576.0:F0}) | {r.SnapshotWindowP99Ms:F2} ({r.SnapshotWindowDeliveries}) | {r.P99Ms:F2} | {alone?.P99Ms:F2} |"));
+            }
         }
 
         foreach (var r in results.Where(r => r.Error is not null))

@@ -82,10 +82,9 @@ internal sealed class Outbox
     /// Queues a change frame (shared bytes) within the bounds: over them, the change is dropped and counted, and the
     /// socket gets one resync once it caught up (or is closed, with <see cref="PgSlowConsumerPolicy.Close"/>).
     /// </summary>
-    /// <param name="frame">The frame.</param>
-    /// <param name="timestamp">The change's commit time, for the send-lag metric.</param>
+    /// <param name="frame">The frame.</param><param name="timestamp">The change's commit time, for the send-lag metric.</param>
     /// <param name="startWriting">False when the caller starts the writer itself after a batch (the fan-out).</param>
-    /// <param name="type">The frame type for the metrics, when not a change (a snapshot's rows).</param>
+    /// <param name="type">The frame type for the metrics when not <c>change</c> (a snapshot's rows).</param>
     public void EnqueueChange(byte[] frame, DateTimeOffset? timestamp, bool startWriting = true, string? type = null)
     {
         if (Closing)

@@ -20,16 +20,84 @@ internal sealed class SocketRequests(
 {
     private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private Task _snapshotRun = Task.CompletedTask;
+    private CancellationTokenSource? _snapshotStop;
 
     public int Count => _subscriptions.Count;
 
-    /// <summary>Handles one request message, after any request or re-authorization in progress.</summary>
+    /// <summary>
+    /// Handles one request message, after any request or re-authorization in progress. A ping is answered at once, even
+    /// while a snapshot waits for its turn or streams: the snapshot runs on a task of its own that holds the gate, so the
+    /// receive loop goes on reading (and a client's heartbeat is answered).
+    /// </summary>
     public async Task HandleAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
+        if (ClientRequest.Parse(message, out var error) is not { } request)
+        {
+            session.EnqueueError(error!.Id, error.Code, error.Message);
+            return;
+        }
+
+        if (request.Type == ClientRequestType.Ping)
+        {
+            session.EnqueueControl(Frames.Pong(request.Id), Protocol.FrameTypes.Pong);
+            return;
+        }
+
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var release = true;
         try
         {
-            await HandleMessageAsync(message, cancellationToken).ConfigureAwait(false);
+            if (request.Type == ClientRequestType.Unsubscribe)
+            {
+                Unsubscribe(request.Id, request.Tables);
+            }
+            else if (ParseSince(request.Id, request.Since, out var since)
+                     && await SubscribeAsync(request.Id, request.Tables, request.Operations, request.Filter, since, request.Snapshot, request.Limit, cancellationToken).ConfigureAwait(false) is { } snapshot)
+            {
+                release = false;
+                _snapshotStop?.Dispose();
+                _snapshotStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                _snapshotRun = SendSnapshotThenReleaseAsync(snapshot, _snapshotStop.Token);
+            }
+        }
+        finally
+        {
+            if (release)
+            {
+                _gate.Release();
+            }
+        }
+    }
+
+    /// <summary>Ends a snapshot still running (the socket ended) and waits for it.</summary>
+    public async Task StopAsync()
+    {
+        if (_snapshotStop is { } stop)
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+
+        await _snapshotRun.ConfigureAwait(false);
+        _snapshotStop?.Dispose();
+        _snapshotStop = null;
+    }
+
+    private async Task SendSnapshotThenReleaseAsync(Func<CancellationToken, Task> send, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await send(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The socket ended.
+        }
+        catch (Exception ex)
+        {
+            // A bug of ours: this socket closes with 1011, the others are unaffected.
+            SocketSession.Log.UnexpectedError(logger, session.Id, ex);
+            session.RequestClose(System.Net.WebSockets.WebSocketCloseStatus.InternalServerError, "internal error");
         }
         finally
         {
@@ -46,7 +114,7 @@ internal sealed class SocketRequests(
         }
         else if (ParseSince(RequestId.None, sinceText, out var since))
         {
-            await SubscribeAsync(RequestId.None, tables, ClientRequest.AllOperations, null, since, false, null, cancellationToken).ConfigureAwait(false);
+            _ = await SubscribeAsync(RequestId.None, tables, ClientRequest.AllOperations, null, since, false, null, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -56,32 +124,6 @@ internal sealed class SocketRequests(
         router.Unsubscribe(session, [.. _subscriptions.Keys]);
         metrics.SubscriptionsChanged(-_subscriptions.Count);
         _subscriptions.Clear();
-    }
-
-    private async Task HandleMessageAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
-    {
-        if (ClientRequest.Parse(message, out var error) is not { } request)
-        {
-            session.EnqueueError(error!.Id, error.Code, error.Message);
-            return;
-        }
-
-        switch (request.Type)
-        {
-            case ClientRequestType.Ping:
-                session.EnqueueControl(Frames.Pong(request.Id), Protocol.FrameTypes.Pong);
-                break;
-            case ClientRequestType.Unsubscribe:
-                Unsubscribe(request.Id, request.Tables);
-                break;
-            default:
-                if (ParseSince(request.Id, request.Since, out var since))
-                {
-                    await SubscribeAsync(request.Id, request.Tables, request.Operations, request.Filter, since, request.Snapshot, request.Limit, cancellationToken).ConfigureAwait(false);
-                }
-
-                break;
-        }
     }
 
     private bool ParseSince(RequestId id, string? text, out long? since)
@@ -108,7 +150,8 @@ internal sealed class SocketRequests(
         return true;
     }
 
-    private async Task SubscribeAsync(RequestId id, IReadOnlyList<string> names, IReadOnlyList<PgChangeOperation> operations, RowFilter? filter, long? since, bool snapshot, long? limit, CancellationToken cancellationToken)
+    /// <summary>Subscribes; with <paramref name="snapshot"/>, returns the sending of the snapshot, to run after the acknowledgment.</summary>
+    private async Task<Func<CancellationToken, Task>?> SubscribeAsync(RequestId id, IReadOnlyList<string> names, IReadOnlyList<PgChangeOperation> operations, RowFilter? filter, long? since, bool snapshot, long? limit, CancellationToken cancellationToken)
     {
         var tables = new List<PgTableName>();
         foreach (var name in names)
@@ -116,7 +159,7 @@ internal sealed class SocketRequests(
             if (!PgTableName.TryParse(name, out var table) || !router.IsExposed(table))
             {
                 session.EnqueueError(id, Protocol.ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
-                return;
+                return null;
             }
 
             if (!tables.Contains(table))
@@ -129,7 +172,7 @@ internal sealed class SocketRequests(
         if (_subscriptions.Count + added > options.MaxSubscriptionsPerSocket)
         {
             session.EnqueueError(id, Protocol.ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {options.MaxSubscriptionsPerSocket} tables.");
-            return;
+            return null;
         }
 
         foreach (var table in tables)
@@ -137,7 +180,7 @@ internal sealed class SocketRequests(
             if (!await authorization.AuthorizeSubscriptionAsync(table, operations).ConfigureAwait(false))
             {
                 session.EnqueueError(id, Protocol.ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
-                return;
+                return null;
             }
         }
 
@@ -174,7 +217,7 @@ internal sealed class SocketRequests(
             Unsubscribe(RequestId.None, tables, acknowledge: false);
             replay.End(long.MaxValue, dropBuffered: true, subscriptions);
             session.EnqueueError(id, Protocol.ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
-            return;
+            return null;
         }
 
         // The head position (lossless delivery): every change above it reaches this socket (live, or through the
@@ -189,8 +232,10 @@ internal sealed class SocketRequests(
         else if (snapshot)
         {
             // Taken after the subscription is live, so every change it does not hold reaches this socket.
-            await snapshots.SendAsync(id, subscriptions, limit, head, cancellationToken).ConfigureAwait(false);
+            return token => snapshots.SendAsync(id, subscriptions, limit, head, token);
         }
+
+        return null;
     }
 
     private void Unsubscribe(RequestId id, IEnumerable<string> names)

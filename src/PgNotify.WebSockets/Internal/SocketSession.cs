@@ -98,6 +98,7 @@ internal sealed partial class SocketSession
             // The re-authorization task touches the subscriptions: it ends before they are cleared.
             await authorizationStop.CancelAsync().ConfigureAwait(false);
             await authorization.ConfigureAwait(false);
+            await _requests.StopAsync().ConfigureAwait(false);
             _requests.Clear();
             _outbox.Complete();
             var drained = _outbox.WhenWrittenAsync();

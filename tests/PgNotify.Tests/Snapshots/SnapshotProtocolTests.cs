@@ -119,7 +119,7 @@ public sealed class SnapshotProtocolTests(PostgresFixture db) : IClassFixture<Po
     }
 
     /// <summary>Reads <c>snapshot</c> frames until the <c>snapshot_end</c> of request <paramref name="id"/>.</summary>
-    internal static async Task<(List<JsonElement> Rows, JsonElement End)> ReadSnapshotAsync(TestSocket socket, object id, string? table = null)
+    internal static async Task<(List<JsonElement> Rows, JsonElement End)> ReadSnapshotAsync(TestSocket socket, object id, string? table = null, Action<JsonElement>? other = null)
     {
         var rows = new List<JsonElement>();
         while (true)
@@ -135,6 +135,10 @@ public sealed class SnapshotProtocolTests(PostgresFixture db) : IClassFixture<Po
             {
                 frame.GetProperty("id").ToString().Should().Be(id.ToString());
                 return (rows, frame);
+            }
+            else if (other is not null)
+            {
+                other(frame);
             }
             else
             {
