@@ -25,7 +25,10 @@ if [ ! -x /usr/sbin/pgbouncer ] && [ "$(id -u)" -eq 0 ]; then
 fi
 
 status=0
-dotnet test "$ROOT/PgNotify.sln" -c Release --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS/dotnet" || status=$?
+# Build once, then run the test projects one after the other (-m:1): PgNotify.Tests stops and starts PostgreSQL, which
+# would break PgNotify.Client.Tests' connections if both ran at once. Each project writes its own .trx file.
+dotnet build "$ROOT/PgNotify.sln" -c Release -nologo -v q || status=$?
+dotnet test "$ROOT/PgNotify.sln" -c Release --no-build -m:1 --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS/dotnet" || status=$?
 
 # Count from the result files, not from console output.
 passed=0; failed=0; skipped=0

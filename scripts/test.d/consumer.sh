@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Consumer test: pack PgNotify.Core and PgNotify.WebSockets, build a fresh ASP.NET Core app outside the solution that
-# references the .nupkg files from a local folder feed (tests/consumer), start it against PostgreSQL and check that a
-# WebSocket client receives a change. Last line: `N passed, N failed, N skipped`.
+# Consumer test: pack PgNotify.Core, PgNotify.WebSockets and PgNotify.Client, build a fresh ASP.NET Core app outside
+# the solution that references the .nupkg files from a local folder feed (tests/consumer), start it against PostgreSQL
+# and check that a WebSocket client receives a change; then a fresh console app on the PgNotify.Client package
+# (tests/consumer/dotnet-client) receives a change and holds the row in LiveRows. Last line:
+# `N passed, N failed, N skipped`.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WORK="$(mktemp -d /tmp/pgnotify-consumer.XXXXXX)"
@@ -19,7 +21,7 @@ fail() { echo "consumer.sh: $*" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 
 VERSION="0.1.0-ci.$(date +%s).$$"
 dotnet pack "$ROOT/PgNotify.sln" -c Release -o "$WORK/feed" -p:Version="$VERSION" -v q -nologo >"$WORK/pack.log" 2>&1 \
   || { cat "$WORK/pack.log" >&2; fail "dotnet pack failed"; }
-for package in PgNotify.Core PgNotify.WebSockets; do
+for package in PgNotify.Core PgNotify.WebSockets PgNotify.Client; do
   [ -f "$WORK/feed/$package.$VERSION.nupkg" ] || fail "$package.$VERSION.nupkg was not produced"
   [ -f "$WORK/feed/$package.$VERSION.snupkg" ] || fail "$package.$VERSION.snupkg (symbols) was not produced"
 done
@@ -45,6 +47,17 @@ CONFIG
   || { cat "$WORK/build.log" >&2; fail "the consumer app did not build against the packages"; }
 grep -q "PgNotify.WebSockets/$VERSION\|pgnotify.websockets/$VERSION" "$WORK/app/obj/project.assets.json" \
   || fail "the app did not restore PgNotify.WebSockets $VERSION from the feed"
+listing="$(unzip -l "$WORK/feed/PgNotify.Client.$VERSION.nupkg")" || fail "cannot list PgNotify.Client.$VERSION.nupkg"
+grep -q 'PgNotify.Client.xml' <<<"$listing" || fail "PgNotify.Client has no XML docs"
+nuspec="$(unzip -p "$WORK/feed/PgNotify.Client.$VERSION.nupkg" PgNotify.Client.nuspec)" || fail "PgNotify.Client.nupkg has no nuspec"
+grep -q 'Microsoft.AspNetCore' <<<"$nuspec" && fail "PgNotify.Client depends on ASP.NET Core"
+mkdir -p "$WORK/dotnet-client"
+cp "$ROOT/tests/consumer/dotnet-client/DotnetClient.csproj" "$ROOT/tests/consumer/dotnet-client/Program.cs" "$WORK/dotnet-client/"
+cp "$WORK/app/NuGet.config" "$WORK/dotnet-client/"
+(cd "$WORK/dotnet-client" && dotnet build -c Release -p:PgNotifyVersion="$VERSION" -v q -nologo >"$WORK/client-build.log" 2>&1) \
+  || { cat "$WORK/client-build.log" >&2; fail "the .NET client app did not build against PgNotify.Client"; }
+grep -q "PgNotify.Client/$VERSION" "$WORK/dotnet-client/obj/project.assets.json" \
+  || fail "the client app did not restore PgNotify.Client $VERSION from the feed"
 
 CONNECTION="$(bash "$ROOT/scripts/pg.sh" start)" || fail "PostgreSQL did not start"   # honours PGNOTIFY_PG_PORT
 bash "$ROOT/scripts/pg.sh" psql -q -c "CREATE DATABASE $DB" >/dev/null || fail "could not create $DB"
@@ -65,4 +78,8 @@ done
 node --experimental-websocket --no-warnings "$ROOT/tests/consumer/client.mjs" "ws://127.0.0.1:$PORT/ws/changes/?tables=items" "$DB" "$ROOT" \
   || { cat "$WORK/app.log" >&2; fail "no change reached the WebSocket client"; }
 echo "consumer.sh: a fresh app on PgNotify $VERSION from the local feed delivered a change" >&2
-echo "1 passed, 0 failed, 0 skipped"
+
+dotnet "$WORK/dotnet-client/bin/Release/net10.0/DotnetClient.dll" "ws://127.0.0.1:$PORT/ws/changes/" "$DB" "$ROOT" \
+  || { cat "$WORK/app.log" >&2; echo "consumer.sh: the .NET client app did not receive the change" >&2; echo "1 passed, 1 failed, 0 skipped"; exit 1; }
+echo "consumer.sh: a console app on PgNotify.Client $VERSION from the local feed received a change and held it in LiveRows" >&2
+echo "2 passed, 0 failed, 0 skipped"

@@ -1,11 +1,25 @@
-namespace PgNotify.WebSockets.Internal;
+// The protocol's contract, shared by source: PgNotify.WebSockets (the server) and PgNotify.Client (the .NET client)
+// both compile this one file (<Compile Include="../Shared/Protocol.cs" Link="Internal/Protocol.cs" />), so neither
+// depends on the other's internals and the two cannot spell a word differently.
+namespace PgNotify;
 
 /// <summary>
-/// Every word of the WebSocket protocol (docs/protocol.md) in one place: frame types, error codes, resync and
-/// unsubscribe reasons, and close codes. Nothing else spells them out; a test holds docs/protocol.md to them.
+/// Every word of the WebSocket protocol (docs/protocol.md) in one place: request and frame types, error codes, resync
+/// and unsubscribe reasons, and close codes. Nothing else spells them out; a test holds docs/protocol.md to them.
 /// </summary>
 internal static class Protocol
 {
+    /// <summary>The protocol version the <c>welcome</c> frame announces.</summary>
+    public const int Version = 1;
+
+    /// <summary>The <c>type</c> of requests a client sends (docs/protocol.md, "Client → server").</summary>
+    public static class RequestTypes
+    {
+        public const string Subscribe = "subscribe";
+        public const string Unsubscribe = "unsubscribe";
+        public const string Ping = "ping";
+    }
+
     /// <summary>The <c>type</c> of frames the server sends (docs/protocol.md, "Server frames").</summary>
     public static class FrameTypes
     {
