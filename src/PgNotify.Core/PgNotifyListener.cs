@@ -125,6 +125,7 @@ public sealed class PgNotifyListener : BackgroundService
         try
         {
             await _setup.RefuseTransactionPoolerAsync(cancellationToken).ConfigureAwait(false);
+            await _setup.CheckSourceAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ListenerSetup.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
         {
