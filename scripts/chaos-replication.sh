@@ -12,5 +12,5 @@ export PGNOTIFY_REPLICATION_CHAOS_COMMITS="${1:-50000}"
 export PGNOTIFY_REPLICATION_CHAOS_KILLS="${2:-20}"
 start=$(date +%s)
 dotnet test "$ROOT/tests/PgNotify.Tests" -c Release --filter "FullyQualifiedName~ReplicationChaosTests" \
-  --logger "console;verbosity=detailed" 2>&1 | grep -E "commits, |Passed!|Failed!|\[FAIL\]|Error Message" -A3
+  --logger "console;verbosity=detailed" 2>&1 | grep -E "commits, |Passed!|Failed!|Test Run|Total tests|Passed:|Failed:|\[FAIL\]|Error Message" -A3
 echo "chaos-replication: ${PGNOTIFY_REPLICATION_CHAOS_COMMITS} commits, ${PGNOTIFY_REPLICATION_CHAOS_KILLS} kills, $(( $(date +%s) - start )) s"

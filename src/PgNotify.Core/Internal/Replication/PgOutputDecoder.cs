@@ -147,7 +147,7 @@ internal sealed class PgOutputDecoder(PgTypeCatalog catalog, IReadOnlyDictionary
             }
             else
             {
-                UnfilledToastValues++; // left NULL; reported by the source (event 1208)
+                UnfilledToastValues++; // left NULL; reported by the source (event 1218)
             }
         }
     }
