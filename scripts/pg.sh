@@ -157,7 +157,8 @@ stop() {
   ensure_server_binaries
   if ! is_ready; then log "not running"; return 0; fi
   local data; data="$(running_data_dir)"
-  as_owner "$BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  # -t 180: a logical walsender sends its consumer all pending WAL before it exits, which takes a while under load.
+  as_owner "$BIN/pg_ctl" -D "$data" -m fast -w -t 180 stop >/dev/null
   echo "$data" >"$STATE"
   log "stopped"
 }

@@ -46,7 +46,11 @@ internal sealed class ReplicationSource(
 
     public Task CaughtUp => _caughtUp.Task;
 
-    public Task OnListeningAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>
+    /// The listener reports Listening only once the replication stream runs from a slot: from then on every commit is
+    /// kept for this instance, so a client told "subscribed" misses nothing.
+    /// </summary>
+    public Task OnListeningAsync(CancellationToken cancellationToken) => _caughtUp.Task.WaitAsync(cancellationToken);
 
     public void OnDispatcherFailed() => feed.PublishGap(metrics, PgChangeGapReason.Unreadable, null, time.GetUtcNow());
 
