@@ -12,12 +12,19 @@
 # the cluster belongs to the `postgres` user. Its data lives in the git-ignored .pg/ folder when that user can reach
 # it, otherwise under /var/tmp (a clone under a root-only folder). It listens on 127.0.0.1 only, with trust
 # authentication: it is for local development, never for anything reachable from outside.
+#
+# The cluster is configured for logical replication (PgNotify:Source = Replication): wal_level = logical, room for
+# replication slots and WAL senders, and replication connections allowed from 127.0.0.1. `start` applies this to a
+# cluster made by an older pg.sh too (restarting it once if it runs with other settings).
+# PGNOTIFY_PG_WAL_LEVEL=replica makes a cluster without logical decoding (the tests of the startup errors use one, on
+# a port of their own). A port other than the first cluster's gets its own data folder (.pg/<port>/).
 set -euo pipefail
 
 PORT="${PGNOTIFY_PG_PORT:-54329}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONNECTION="Host=127.0.0.1;Port=${PORT};Username=postgres;Database=postgres"
 
+WAL_LEVEL="${PGNOTIFY_PG_WAL_LEVEL:-logical}"
 STATE="/tmp/pgnotify-pg-${PORT}.datadir"   # which cluster `stop` stopped, so `start` brings back the same one
 
 log() { printf 'pg.sh: %s\n' "$*" >&2; }
@@ -56,8 +63,12 @@ as_owner() {
   fi
 }
 
+# The first cluster of a checkout lives in .pg/ (as it always has); a cluster on another port in .pg/<port>/.
 choose_base() {
   local base="$ROOT/.pg"
+  if [ -f "$base/data/PG_VERSION" ] && ! grep -q "^port = ${PORT}\$" "$base/data/postgresql.conf" 2>/dev/null; then
+    base="$ROOT/.pg/$PORT"
+  fi
   mkdir -p "$base"
   if [ "$(id -u)" -eq 0 ]; then
     chown postgres:postgres "$base"
@@ -70,12 +81,39 @@ choose_base() {
   echo "$base"
 }
 
+# Logical replication settings, kept in a file of their own that postgresql.conf includes: written for new clusters
+# and added to existing ones. Returns 0 when the file changed (a running server then needs a restart).
+configure_replication() {
+  local data="$1" conf="$1/pgnotify-replication.conf" wanted
+  wanted="# Written by scripts/pg.sh: logical replication for PgNotify:Source = Replication.
+wal_level = ${WAL_LEVEL}
+max_replication_slots = 32
+max_wal_senders = 32
+max_slot_wal_keep_size = 1GB"
+  if ! grep -q "^include_if_exists = 'pgnotify-replication.conf'" "$data/postgresql.conf" 2>/dev/null; then
+    as_owner sh -c "printf '%s\\n' \"include_if_exists = 'pgnotify-replication.conf'\" >>'$data/postgresql.conf'"
+  fi
+  if ! grep -q '^host *replication *all *127.0.0.1/32' "$data/pg_hba.conf" 2>/dev/null; then
+    as_owner sh -c "printf '%s\\n' 'host    replication     all             127.0.0.1/32            trust' >>'$data/pg_hba.conf'"
+  fi
+  if [ -f "$conf" ] && [ "$(cat "$conf")" = "$wanted" ]; then return 1; fi
+  as_owner sh -c "cat >'$conf'" <<<"$wanted"
+  return 0
+}
+
 is_ready() { "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" >/dev/null 2>&1; }
 
 start() {
   ensure_server_binaries
   if is_ready; then
-    log "already running on 127.0.0.1:${PORT}"
+    local running; running="$(running_data_dir || true)"
+    if [ -n "$running" ] && [ -w "$running" -o "$(id -u)" -eq 0 ] && configure_replication "$running"; then
+      # A cluster made before pg.sh configured logical replication: wal_level needs a restart.
+      as_owner "$BIN/pg_ctl" -D "$running" -m fast -w -t 60 restart -l "$(dirname "$running")/server.log" >/dev/null
+      log "restarted on 127.0.0.1:${PORT} with logical replication settings"
+    else
+      log "already running on 127.0.0.1:${PORT}"
+    fi
     echo "$CONNECTION"
     return 0
   fi
@@ -103,6 +141,7 @@ synchronous_commit = off
 full_page_writes = off
 CONF
   fi
+  configure_replication "$data" || true
   as_owner "$BIN/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 start >/dev/null \
     || { tail -n 50 "$base/server.log" >&2; exit 1; }
   rm -f "$STATE"
@@ -118,7 +157,8 @@ stop() {
   ensure_server_binaries
   if ! is_ready; then log "not running"; return 0; fi
   local data; data="$(running_data_dir)"
-  as_owner "$BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  # -t 180: a logical walsender sends its consumer all pending WAL before it exits, which takes a while under load.
+  as_owner "$BIN/pg_ctl" -D "$data" -m fast -w -t 180 stop >/dev/null
   echo "$data" >"$STATE"
   log "stopped"
 }

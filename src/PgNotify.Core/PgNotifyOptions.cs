@@ -137,6 +137,34 @@ public sealed class PgNotifyOptions
     /// </summary>
     internal int MaxChangeLogHoles { get; set; } = 100_000;
 
+    /// <summary>
+    /// Where changes come from: <see cref="PgChangeSourceKind.Notify"/> (triggers and NOTIFY, the default) or
+    /// <see cref="PgChangeSourceKind.Replication"/> (logical replication: no trigger, no NOTIFY lock, lossless by
+    /// construction). With Replication, <see cref="LosslessDelivery"/> is always on: changes carry positions and
+    /// clients can resume. Every instance must use the same source. See docs/replication.md.
+    /// </summary>
+    public PgChangeSourceKind Source { get; set; } = PgChangeSourceKind.Notify;
+
+    /// <summary>
+    /// With <see cref="PgChangeSourceKind.Replication"/>: this instance's stable name, which names its replication slot
+    /// (<c>pgnotify_</c> + the name, lowercased, other characters as <c>_</c>). Give each instance its own, and the same one
+    /// after a restart, so it resumes from its slot. Default: <see langword="null"/>, the machine name.
+    /// </summary>
+    public string? InstanceName { get; set; }
+
+    /// <summary>
+    /// With <see cref="PgChangeSourceKind.Replication"/>: how long another instance's PgNotify slot may stay unused before
+    /// this instance drops it, so a dead instance's slot does not keep WAL forever (also cap it with PostgreSQL's
+    /// <c>max_slot_wal_keep_size</c>). Default: 1 hour.
+    /// </summary>
+    public TimeSpan ReplicationSlotIdleTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// With <see cref="PgChangeSourceKind.Replication"/>: how many delivered changes each instance keeps in memory for
+    /// clients that resume (<c>since</c>); an older position gets <c>position_expired</c>. Default: 100,000 changes.
+    /// </summary>
+    public int ReplicationHistorySize { get; set; } = 100_000;
+
     /// <summary>How often the listener prunes <c>pgnotify.large_payload</c> and <c>pgnotify.change_log</c>. Default: 5 minutes.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -63,10 +63,22 @@ public static class PgNotifyServiceCollectionExtensions
         services.TryAddSingleton<LargePayloadFetcher>();
         services.TryAddSingleton<NotificationSource>();
         services.TryAddSingleton<ChangeLogSource>();
-        // The source is chosen here, from the options: a further source (logical replication) slots in beside these.
-        services.TryAddSingleton<IChangeSource>(sp => sp.GetRequiredService<IOptions<PgNotifyOptions>>().Value.LosslessDelivery
-            ? sp.GetRequiredService<ChangeLogSource>()
-            : sp.GetRequiredService<NotificationSource>());
+        services.TryAddSingleton<ReplicationSetup>();
+        services.TryAddSingleton<ReplicationSlots>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPgNotifyLoopStatus, ReplicationLoopStatus>());
+        services.TryAddSingleton(sp => new ReplicationHistory(sp.GetRequiredService<IOptions<PgNotifyOptions>>().Value.ReplicationHistorySize));
+        services.TryAddSingleton<PgTypeCatalog>();
+        services.TryAddSingleton<ReplicationSource>();
+        // The source is chosen here, from the options, and with it where a replay reads from (IChangeHistory).
+        services.TryAddSingleton<IChangeSource>(sp => sp.GetRequiredService<IOptions<PgNotifyOptions>>().Value switch
+        {
+            { Source: PgChangeSourceKind.Replication } => sp.GetRequiredService<ReplicationSource>(),
+            { LosslessDelivery: true } => sp.GetRequiredService<ChangeLogSource>(),
+            _ => sp.GetRequiredService<NotificationSource>(),
+        });
+        services.TryAddSingleton<IChangeHistory>(sp => sp.GetRequiredService<IOptions<PgNotifyOptions>>().Value.Source == PgChangeSourceKind.Replication
+            ? sp.GetRequiredService<ReplicationHistory>()
+            : sp.GetRequiredService<PgChangeLog>());
         services.TryAddSingleton<ListenerConnection>();
         services.TryAddSingleton<IPgNotifyStatus, ListenerStatus>();
         services.TryAddSingleton<PgNotifyListener>();

@@ -19,5 +19,10 @@ internal sealed class PgNotifyConfigureOptions(IServiceProvider services) : ICon
         {
             options.ConnectionString = _configuration.GetConnectionString(options.ConnectionStringName);
         }
+
+        if (options.Source == PgChangeSourceKind.Replication)
+        {
+            options.LosslessDelivery = true; // replication positions come from the WAL: every change has one, and clients resume
+        }
     }
 }

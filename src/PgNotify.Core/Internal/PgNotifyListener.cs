@@ -57,6 +57,7 @@ internal sealed class PgNotifyListener : BackgroundService
         try
         {
             await _setup.RefuseTransactionPoolerAsync(cancellationToken).ConfigureAwait(false);
+            await _setup.CheckSourceAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ListenerSetup.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
         {

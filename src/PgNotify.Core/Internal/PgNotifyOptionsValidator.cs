@@ -94,6 +94,16 @@ internal sealed class PgNotifyOptionsValidator : IValidateOptions<PgNotifyOption
             errors.Add($"PgNotify:ReconnectMaxDelay ({options.ReconnectMaxDelay}) must not be less than ReconnectInitialDelay ({options.ReconnectInitialDelay}).");
         }
 
+        if (options.Source == PgChangeSourceKind.Replication)
+        {
+            Positive(errors, options.ReplicationHistorySize, nameof(options.ReplicationHistorySize));
+            Positive(errors, options.ReplicationSlotIdleTimeout, nameof(options.ReplicationSlotIdleTimeout));
+            if (options.InstanceName is { } instance && (instance.Length == 0 || instance.Length > 54))
+            {
+                errors.Add($"PgNotify:InstanceName '{instance}' must be 1 to 54 characters long (it names the replication slot 'pgnotify_<name>', at most 63).");
+            }
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -5,7 +5,7 @@ using Npgsql;
 namespace PgNotify.Internal;
 
 /// <summary>Queries on <c>pgnotify.change_log</c>: replay for resuming clients, the prune watermark, pruning.</summary>
-internal sealed class PgChangeLog(PgNotifyConnections connections, TimeProvider time, IOptions<PgNotifyOptions>? options = null)
+internal sealed class PgChangeLog(PgNotifyConnections connections, TimeProvider time, IOptions<PgNotifyOptions>? options = null) : IChangeHistory
 {
     public const int ReplayBatchSize = 1_000;
 

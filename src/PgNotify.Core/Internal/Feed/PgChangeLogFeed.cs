@@ -7,9 +7,10 @@ namespace PgNotify.Internal;
 /// Subscribing from a position: joins the replay from the change log and the live feed. The live subscription is taken
 /// first; the replay then reads through the delivered position; the first live change above it that does not follow
 /// on directly makes the replay read the positions in between (the reader hands changes out in position order, so
-/// every position below a delivered one is settled). Runs on the consumer's task.
+/// every position below a delivered one is settled). The replay reads from <see cref="IChangeHistory"/>: the change log,
+/// or the replication source's in-memory history. Runs on the consumer's task.
 /// </summary>
-internal sealed class PgChangeLogFeed(IOptions<PgNotifyOptions> options, PgChangeFeed feed, PgChangeLog changeLog, IPgNotifyStatus status) : IPgChangeLogFeed
+internal sealed class PgChangeLogFeed(IOptions<PgNotifyOptions> options, PgChangeFeed feed, IChangeHistory changeLog, IPgNotifyStatus status) : IPgChangeLogFeed
 {
     public Task<long> GetPrunedThroughAsync(CancellationToken cancellationToken = default) => changeLog.GetPrunedThroughAsync(cancellationToken);
 

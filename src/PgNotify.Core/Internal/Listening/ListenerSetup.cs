@@ -13,6 +13,7 @@ internal sealed class ListenerSetup(
     IOptions<PgNotifyOptions> options,
     PgNotifyConnections connections,
     PgNotifyInstaller installer,
+    ReplicationSetup replication,
     LoopSupervisor supervisor,
     ILogger<PgNotifyListener> logger)
 {
@@ -56,9 +57,34 @@ internal sealed class ListenerSetup(
         }
     }
 
+    /// <summary>
+    /// With the replication source, fails the start with a message naming the fix when the server cannot stream
+    /// (wal_level, REPLICATION privilege, no free slot) or, for a setup made by hand, a table cannot (replica identity,
+    /// publication). Nothing for the trigger source.
+    /// </summary>
+    public async Task CheckSourceAsync(CancellationToken cancellationToken)
+    {
+        if (_options.Source == PgChangeSourceKind.Replication)
+        {
+            await replication.CheckServerAsync(cancellationToken).ConfigureAwait(false);
+            if (!_options.InstallTriggers)
+            {
+                await replication.CheckTablesAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Installs the SQL, sets the retention and enables the configured tables, with the registered installer.</summary>
     public async Task InstallAsync(CancellationToken cancellationToken)
     {
+        if (_options.Source == PgChangeSourceKind.Replication)
+        {
+            await replication.InstallAsync(cancellationToken).ConfigureAwait(false); // publication and replica identity, no triggers
+            Installed = true;
+            PgNotifyLog.Installed(logger, _options.Tables.Count, string.Join(", ", _options.Tables));
+            return;
+        }
+
         await installer.InstallAsync(cancellationToken).ConfigureAwait(false);
         await installer.SetRetentionAsync(
             _options.ChangeLogRetention, _options.ChangeLogMaxRows, _options.LargePayloadRetention, cancellationToken).ConfigureAwait(false);
@@ -87,6 +113,23 @@ internal sealed class ListenerSetup(
     public async Task CheckSetupAsync(CancellationToken stoppingToken)
     {
         var status = supervisor.Status;
+        if (_options.Source == PgChangeSourceKind.Replication)
+        {
+            string? problem = null;
+            try
+            {
+                await replication.CheckTablesAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException ex)
+            {
+                problem = ex.Message;
+                PgNotifyLog.SetupProblem(logger, problem);
+            }
+
+            status.SetProblem(SetupProblemPrefix + "replication", problem);
+            return;
+        }
+
         var problems = await SetupCheck.RunAsync(connections.Side, _options, stoppingToken).ConfigureAwait(false);
         var known = status.Problems.ToHashSet(StringComparer.Ordinal);
         status.ClearProblems(SetupProblemPrefix);

@@ -38,7 +38,7 @@ internal sealed class PgNotifyMaintenance(
                     "DELETE FROM pgnotify.large_payload WHERE created_at < now() - $1");
                 command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = _options.LargePayloadRetention });
                 var pruned = await command.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
-                if (_options.LosslessDelivery)
+                if (_options.LosslessDelivery && _options.Source == PgChangeSourceKind.Notify)
                 {
                     pruned += await changeLog.PruneAsync(
                         source.DeliveredPosition, _options.ChangeLogRetention, _options.ChangeLogMaxRows, stoppingToken).ConfigureAwait(false);
