@@ -79,7 +79,7 @@ public sealed class ReconnectTests(PostgresFixture db) : ClientTestBase(db)
         (await Db.TerminateListenersAsync()).Should().BeGreaterThan(0);
 
         (await messages.WaitForAsync<PgResyncMessage>()).Reason.Should().Be("listener_reconnected");
-        await host.Listener.WaitUntilListeningAsync(new CancellationTokenSource(Collector.Timeout).Token);
+        await host.Status.WaitUntilListeningAsync(new CancellationTokenSource(Collector.Timeout).Token);
         await InsertWithPsqlAsync(table, 7, "after the kill");
         IdOf(await messages.WaitForAsync<PgChangeMessage>()).Should().Be(7);
         client.State.Should().Be(PgNotifyClientState.Connected, "the socket itself never dropped");

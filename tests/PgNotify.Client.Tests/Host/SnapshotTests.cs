@@ -105,7 +105,7 @@ public sealed class SnapshotTests(PostgresFixture db) : ClientTestBase(db)
         await Db.ExecuteAsync($"UPDATE {quoted} SET name = 'changed' WHERE id > 40");
         await resyncing;
         await WaitUntilAsync(rows, r => r.Status == LiveRowsStatus.Live);
-        await host.Listener.WaitUntilListeningAsync(new CancellationTokenSource(Collector.Timeout).Token);
+        await host.Status.WaitUntilListeningAsync(new CancellationTokenSource(Collector.Timeout).Token);
         await Db.ExecuteAsync($"INSERT INTO {quoted} VALUES (100000, 'marker')");
         await WaitUntilAsync(rows, r => r.Rows.Any(i => i.Id == 100000));
 

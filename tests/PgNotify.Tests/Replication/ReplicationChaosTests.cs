@@ -74,7 +74,7 @@ public sealed class ReplicationChaosTests(ReplicationFixture db, ITestOutputHelp
         await Task.WhenAll(writers);
         while (kills < Kills)
         {
-            await ChangeStreamExtensions.WaitUntilAsync(() => host.Listener.State == PgListenerState.Listening, TimeSpan.FromSeconds(30));
+            await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.State == PgListenerState.Listening, TimeSpan.FromSeconds(30));
             if (await TryTerminateAsync("pgnotify_" + instance))
             {
                 kills++;

@@ -12,12 +12,12 @@ public sealed class ReplicationDeliveryTests(ReplicationFixture db) : IClassFixt
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, name text, secret text");
         var t = PostgresFixture.Quote(table);
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
         {
             ReplicationFixture.UseReplication(o, ReplicationFixture.NewInstance());
             o.ExcludedColumns[table] = ["secret"];
         });
-        await host.Listener.WaitUntilCaughtUpAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        await host.Status.WaitUntilCaughtUpAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
 
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'a', 's1')");
         await db.ExecuteAsync($"UPDATE {t} SET name = 'b' WHERE id = 1");
@@ -31,6 +31,6 @@ public sealed class ReplicationDeliveryTests(ReplicationFixture db) : IClassFixt
         changes[0].Data!.Value.GetRawText().Should().Be("""{"id":1,"name":"a"}""", "the excluded column is stripped");
         changes[1].Old!.Value.GetProperty("name").GetString().Should().Be("a", "REPLICA IDENTITY FULL sends the whole old row");
         changes[2].Old!.Value.TryGetProperty("secret", out _).Should().BeFalse();
-        host.Listener.DeliveredPosition.Should().Be(changes[3].Position!.Value);
+        host.Status.DeliveredPosition.Should().Be(changes[3].Position!.Value);
     }
 }

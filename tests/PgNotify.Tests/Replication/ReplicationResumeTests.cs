@@ -101,10 +101,10 @@ public sealed class ReplicationResumeTests(ReplicationFixture db) : IClassFixtur
         const int Rows = 2000;
         var writer = Task.CompletedTask;
         var first = new List<PgChange>();
-        await using (var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+        await using (var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
             o => ReplicationFixture.UseReplication(o, instance)))
         {
-            await host.Listener.WaitUntilCaughtUpAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token); // the slot exists
+            await host.Status.WaitUntilCaughtUpAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token); // the slot exists
             writer = Task.Run(async () =>
             {
                 for (var i = 1; i <= Rows; i++)
@@ -119,7 +119,7 @@ public sealed class ReplicationResumeTests(ReplicationFixture db) : IClassFixtur
         } // stopped mid-stream: the writer goes on
 
         var second = new List<PgChange>();
-        await using (var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+        await using (var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
             o => ReplicationFixture.UseReplication(o, instance)))
         {
             await writer;

@@ -29,7 +29,7 @@ public sealed class ReplicationSlotTests(ReplicationFixture db) : IClassFixture<
         meters.SetMeasurementEventCallback<long>((_, value, _, _) => measured = value);
         meters.Start();
 
-        await using var host = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
         {
             ReplicationFixture.UseReplication(o, instance);
             o.ReplicationSlotIdleTimeout = TimeSpan.FromSeconds(1);

@@ -17,7 +17,7 @@ public sealed class ReplicationStartupErrorTests(ReplicationFixture db) : IClass
         await db.ExecuteAsync($"CREATE ROLE {role} LOGIN NOREPLICATION");
         var connection = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role }.ConnectionString;
 
-        var start = () => ListenerHost.StartAsync(connection, PostgresFixture.NewName("ch"), [], o =>
+        var start = () => CoreHost.StartAsync(connection, PostgresFixture.NewName("ch"), [], o =>
         {
             ReplicationFixture.UseReplication(o, ReplicationFixture.NewInstance());
             o.InstallTriggers = false;
@@ -35,7 +35,7 @@ public sealed class ReplicationStartupErrorTests(ReplicationFixture db) : IClass
         await db.ExecuteAsync("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'pgnotify') THEN CREATE PUBLICATION pgnotify; END IF; END $$");
         await db.ExecuteAsync($"ALTER PUBLICATION pgnotify ADD TABLE {PostgresFixture.Quote(table)}");
 
-        var start = () => ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
+        var start = () => CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
         {
             ReplicationFixture.UseReplication(o, ReplicationFixture.NewInstance());
             o.InstallTriggers = false;
@@ -52,7 +52,7 @@ public sealed class ReplicationStartupErrorTests(ReplicationFixture db) : IClass
         try
         {
             await PgShAsync("start", walLevel: "replica");
-            var start = () => ListenerHost.StartAsync(connection, PostgresFixture.NewName("ch"), [], o =>
+            var start = () => CoreHost.StartAsync(connection, PostgresFixture.NewName("ch"), [], o =>
                 ReplicationFixture.UseReplication(o, ReplicationFixture.NewInstance()));
             (await start.Should().ThrowAsync<InvalidOperationException>())
                 .WithMessage("*wal_level = replica*Set wal_level = logical*restart PostgreSQL*");

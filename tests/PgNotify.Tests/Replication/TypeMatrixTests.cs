@@ -28,10 +28,10 @@ public sealed class TypeMatrixTests(ReplicationFixture db) : IClassFixture<Repli
         var table = await db.CreateTableAsync(string.Format(System.Globalization.CultureInfo.InvariantCulture, Columns, mood, pos, label, pair));
         var t = PostgresFixture.Quote(table);
 
-        await using var trigger = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
-        await using var replication = await ListenerHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+        await using var trigger = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var replication = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
             o => ReplicationFixture.UseReplication(o, ReplicationFixture.NewInstance()));
-        await replication.Listener.WaitUntilCaughtUpAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        await replication.Status.WaitUntilCaughtUpAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
 
         var deep = new string('[', 10_000) + new string(']', 10_000);
         await db.ExecuteAsync($$$"""
