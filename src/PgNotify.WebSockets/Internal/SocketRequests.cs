@@ -137,20 +137,16 @@ internal sealed class SocketRequests(
             return true;
         }
 
-        if (!source.Lossless)
+        if (source.Lossless && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
         {
-            session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" needs lossless delivery, which this server does not have turned on.");
-            return false;
+            since = value;
+            return true;
         }
 
-        if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
-        {
-            session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, "\"since\" must be a position: a whole number of zero or more.");
-            return false;
-        }
-
-        since = value;
-        return true;
+        session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, source.Lossless
+            ? "\"since\" must be a position: a whole number of zero or more."
+            : "\"since\" needs lossless delivery, which this server does not have turned on.");
+        return false;
     }
 
     /// <summary>Subscribes; with <paramref name="snapshot"/>, returns the sending of the snapshot, to run after the acknowledgment.</summary>
