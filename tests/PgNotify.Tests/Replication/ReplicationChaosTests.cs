@@ -25,13 +25,6 @@ public sealed class ReplicationChaosTests(ReplicationFixture db, ITestOutputHelp
     [SkippableFact]
     public async Task WritersWalSenderKillsAndARestart_EverySocketGetsEveryChangeExactlyOnceInCommitOrderPerRow()
     {
-        // Known failure, left in sight rather than green (issue 14's note): with a replication source connected, a fast
-        // stop of PostgreSQL waits for the walsender, which waits for PgNotify to confirm WAL past its last commit
-        // (the shutdown checkpoint), and the source confirms only commits it delivered; the stop then outlasts the
-        // test's restart timeout. Run it by hand, or with scripts/chaos-replication.sh, until the source confirms
-        // the end of WAL it was sent while idle.
-        Skip.If(Environment.GetEnvironmentVariable("PGNOTIFY_REPLICATION_CHAOS_COMMITS") is null,
-            "Known failure (issue 14): a PostgreSQL stop waits on the replication source's confirmation; run scripts/chaos-replication.sh.");
         Skip.IfNot(db.Server.CanStopAndStart, $"The server from {db.Server.Source} cannot be restarted by the tests (set PGNOTIFY_TEST_STOP_COMMAND and PGNOTIFY_TEST_START_COMMAND).");
         var tables = new List<string>();
         for (var i = 0; i < 3; i++)

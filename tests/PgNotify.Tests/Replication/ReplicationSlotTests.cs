@@ -54,6 +54,36 @@ public sealed class ReplicationSlotTests(ReplicationFixture db) : IClassFixture<
         await db.ExecuteAsync("SELECT pg_drop_replication_slot($1)", foreign);
     }
 
+    [Fact]
+    public async Task WritesToUnpublishedTables_AreConfirmedWhileIdle_SoTheSlotKeepsNoWalForThem()
+    {
+        // Without the idle confirmation the slot stays at the last delivered commit: WAL of other tables is kept for
+        // nothing, and a fast stop of PostgreSQL waits for ever on the walsender (which waits for this confirmation).
+        var published = await db.CreateTableAsync();
+        var other = await db.CreateTableAsync();
+        var instance = ReplicationFixture.NewInstance();
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [published],
+            o => ReplicationFixture.UseReplication(o, instance));
+        await host.Status.WaitUntilCaughtUpAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(published)} VALUES (1, 'delivered')");
+        (await host.Changes.NextChangeAsync(TimeSpan.FromSeconds(30))).Table.Name.Should().Be(published);
+        var delivered = await ConfirmedAsync(instance);
+
+        for (var i = 0; i < 20; i++)
+        {
+            await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(other)} VALUES ($1, 'not published')", i);
+        }
+
+        var end = await db.ScalarAsync<string>("SELECT pg_current_wal_insert_lsn()::text");
+        await ChangeStreamExtensions.WaitUntilAsync(
+            () => db.ScalarAsync<bool>("SELECT confirmed_flush_lsn >= $1::text::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", end, "pgnotify_" + instance)
+                .GetAwaiter().GetResult(),
+            TimeSpan.FromSeconds(30), $"the slot confirms past {end} (it was at {delivered} after the last delivered commit)");
+    }
+
+    private Task<string> ConfirmedAsync(string instance) =>
+        db.ScalarAsync<string>("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", "pgnotify_" + instance);
+
     private bool SlotExists(string slot) =>
         db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", slot).GetAwaiter().GetResult();
 }

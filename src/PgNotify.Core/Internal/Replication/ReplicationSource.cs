@@ -34,6 +34,9 @@ internal sealed class ReplicationSource(
         options.Value.ExcludedColumns.ToDictionary(e => PgTableName.Parse(e.Key), e => e.Value);
 
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>How often an idle stream confirms the end of WAL it was sent (see <see cref="ReplicationConfirmation"/>).</summary>
+    internal static readonly TimeSpan IdleConfirmInterval = TimeSpan.FromMilliseconds(500);
+
     private long _delivered;
     private long _unfilledReported;
 
@@ -129,19 +132,34 @@ internal sealed class ReplicationSource(
                 streaming();
                 PgNotifyLog.ReplicationStreaming(logger, setup.SlotName, ReplicationSetup.PublicationName, new NpgsqlLogSequenceNumber(start).ToString());
                 _caughtUp.TrySetResult();
-                while (await moved.ConfigureAwait(false))
+                var confirmation = new ReplicationConfirmation(connection, start);
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                var confirming = confirmation.RunWhileIdleAsync(IdleConfirmInterval, time, idle.Token);
+                try
                 {
-                    supervisor.Turn(LoopSupervisor.DispatcherLoop);
-                    await HandleAsync(connection, decoder, enumerator.Current, changes, stoppingToken).ConfigureAwait(false);
-                    supervisor.Progressed(LoopSupervisor.DispatcherLoop);
-                    moved = enumerator.MoveNextAsync();
+                    while (await moved.ConfigureAwait(false))
+                    {
+                        var message = enumerator.Current;
+                        supervisor.Turn(LoopSupervisor.DispatcherLoop);
+                        confirmation.Handling(message);
+                        var confirm = await HandleAsync(decoder, message, changes, stoppingToken).ConfigureAwait(false);
+                        confirmation.Handled(message, confirm);
+                        supervisor.Progressed(LoopSupervisor.DispatcherLoop);
+                        moved = enumerator.MoveNextAsync();
+                    }
+                }
+                finally
+                {
+                    await idle.CancelAsync().ConfigureAwait(false);
+                    await confirming.ConfigureAwait(false);
                 }
             }
         }
     }
 
-    private async Task HandleAsync(
-        LogicalReplicationConnection connection, PgOutputDecoder decoder, PgOutputReplicationMessage message, List<PgChange> changes, CancellationToken stoppingToken)
+    /// <summary>Publishes the changes of one message; returns the transaction's end once all of it is in the feed.</summary>
+    private async Task<ulong?> HandleAsync(
+        PgOutputDecoder decoder, PgOutputReplicationMessage message, List<PgChange> changes, CancellationToken stoppingToken)
     {
         ulong? confirm;
         try
@@ -169,11 +187,7 @@ internal sealed class ReplicationSource(
             _unfilledReported = decoder.UnfilledToastValues;
         }
 
-        if (confirm is { } lsn)
-        {
-            // Every change of the transaction is in the feed: the slot may now forget it.
-            connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn));
-        }
+        return confirm; // every change of the transaction is in the feed: the slot may now forget it
     }
 
     private void Publish(PgChange change)
