@@ -1,6 +1,9 @@
 // The protocol's contract, shared by source: PgNotify.WebSockets (the server) and PgNotify.Client (the .NET client)
 // both compile this one file (<Compile Include="../Shared/Protocol.cs" Link="Internal/Protocol.cs" />), so neither
 // depends on the other's internals and the two cannot spell a word differently.
+using System.Globalization;
+using System.Text.Json;
+
 namespace PgNotify;
 
 /// <summary>
@@ -73,6 +76,78 @@ internal static class Protocol
     {
         /// <summary>Re-authorization (<c>ReauthorizeInterval</c>) refused a subscription the socket had.</summary>
         public const string Forbidden = "forbidden";
+    }
+
+    /// <summary>
+    /// How a position goes over the wire (docs/protocol.md, "Positions"): a JSON integer up to
+    /// <see cref="MaxJsonInteger"/>, above it a JSON string of its decimal digits, so that no JSON reader rounds it. A
+    /// <c>since</c> is read in either form: an integer, or a string of 1 to <see cref="MaxDigits"/> ASCII digits, that
+    /// fits a signed 64-bit integer.
+    /// </summary>
+    public static class Positions
+    {
+        /// <summary>2^53 − 1 (JavaScript's <c>Number.MAX_SAFE_INTEGER</c>): the largest position written as a JSON integer.</summary>
+        public const long MaxJsonInteger = 9007199254740991;
+
+        /// <summary>The most digits a position's text may have (long.MaxValue has 19).</summary>
+        public const int MaxDigits = 19;
+
+        /// <summary>Writes <paramref name="position"/> as the property <paramref name="name"/>, in the form the protocol gives it.</summary>
+        public static void Write(Utf8JsonWriter writer, ReadOnlySpan<byte> name, long position)
+        {
+            if (position <= MaxJsonInteger)
+            {
+                writer.WriteNumber(name, position);
+                return;
+            }
+
+            Span<byte> digits = stackalloc byte[MaxDigits];
+            position.TryFormat(digits, out var length, default, CultureInfo.InvariantCulture);
+            writer.WriteString(name, digits[..length]);
+        }
+
+        /// <summary>Reads a position's text (a JSON integer's, or a string's value): 1 to 19 ASCII digits that fit a long.</summary>
+        public static bool TryParse(ReadOnlySpan<char> text, out long position)
+        {
+            position = 0;
+            if (text.Length is 0 or > MaxDigits)
+            {
+                return false;
+            }
+
+            foreach (var c in text)
+            {
+                if (c is < '0' or > '9')
+                {
+                    return false;
+                }
+            }
+
+            return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out position);
+        }
+
+        /// <summary>Reads a position written in either form; false for anything else.</summary>
+        public static bool TryRead(JsonElement element, out long position)
+        {
+            position = 0;
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.Number:
+                    return element.TryGetInt64(out position) && position >= 0;
+                case JsonValueKind.String:
+                    try
+                    {
+                        return TryParse(element.GetString(), out position);
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        return false; // an escaped lone surrogate: not digits
+                    }
+
+                default:
+                    return false;
+            }
+        }
     }
 
     /// <summary>Close codes PgNotify sends besides the standard ones (docs/protocol.md, "Close codes").</summary>

@@ -52,7 +52,7 @@ internal static class Frames
         w.WriteEndArray();
         if (position is { } head)
         {
-            w.WriteNumber("position"u8, head);
+            Protocol.Positions.Write(w, "position"u8, head);
         }
     });
 
@@ -88,7 +88,7 @@ internal static class Frames
         w.WriteEndArray();
         if (position is { } at)
         {
-            w.WriteNumber("position"u8, at);
+            Protocol.Positions.Write(w, "position"u8, at);
         }
     });
 
@@ -181,7 +181,7 @@ internal static class Frames
             });
             if (change.Position is { } position)
             {
-                w.WriteNumber("position"u8, position);
+                Protocol.Positions.Write(w, "position"u8, position);
             }
 
             w.WriteNumber("xid"u8, change.TransactionId);

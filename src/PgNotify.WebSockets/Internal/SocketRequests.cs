@@ -137,14 +137,14 @@ internal sealed class SocketRequests(
             return true;
         }
 
-        if (source.Lossless && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
+        if (source.Lossless && Protocol.Positions.TryParse(text, out var value))
         {
             since = value;
             return true;
         }
 
         session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, source.Lossless
-            ? "\"since\" must be a position: a whole number of zero or more."
+            ? "\"since\" must be a position: a whole number of zero or more, as a JSON integer or a string of at most 19 digits."
             : "\"since\" needs lossless delivery, which this server does not have turned on.");
         return false;
     }
