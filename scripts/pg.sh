@@ -18,6 +18,9 @@
 # cluster made by an older pg.sh too (restarting it once if it runs with other settings).
 # PGNOTIFY_PG_WAL_LEVEL=replica makes a cluster without logical decoding (the tests of the startup errors use one, on
 # a port of their own). A port other than the first cluster's gets its own data folder (.pg/<port>/).
+# PGNOTIFY_PG_RESETWAL_FILE=<WAL file name> (e.g. 000000010000004000000000, LSN 40/0 = 256 GiB) moves a cluster's WAL
+# forward with `pg_resetwal -l` right after initdb, before its first start: the tests of positions above 2^53 use one,
+# on a port of their own, to get such positions without writing 128 GiB. It only acts on a new cluster.
 set -euo pipefail
 
 PORT="${PGNOTIFY_PG_PORT:-54329}"
@@ -140,6 +143,11 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 CONF
+    if [ -n "${PGNOTIFY_PG_RESETWAL_FILE:-}" ]; then
+      as_owner "$BIN/pg_resetwal" -l "$PGNOTIFY_PG_RESETWAL_FILE" -D "$data" >>"$base/initdb.log" 2>&1 \
+        || { cat "$base/initdb.log" >&2; exit 1; }
+      log "moved the WAL of $data forward to file $PGNOTIFY_PG_RESETWAL_FILE"
+    fi
   fi
   configure_replication "$data" || true
   as_owner "$BIN/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 start >/dev/null \

@@ -20,7 +20,7 @@ public class PostgresFixture : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        Server = await PostgresServer.GetAsync();
+        Server = await FindServerAsync();
         await using (var admin = new NpgsqlConnection(Server.AdminConnectionString))
         {
             await admin.OpenAsync();
@@ -32,6 +32,9 @@ public class PostgresFixture : IAsyncLifetime
         _dataSource = NpgsqlDataSource.Create(ConnectionString);
         await new PgNotifyInstaller(_dataSource).InstallAsync();
     }
+
+    /// <summary>The server the database is made on: the run's own, unless a fixture brings another cluster.</summary>
+    protected virtual Task<PostgresServer> FindServerAsync() => PostgresServer.GetAsync();
 
     public virtual async Task DisposeAsync()
     {

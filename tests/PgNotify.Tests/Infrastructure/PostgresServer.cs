@@ -35,6 +35,9 @@ public sealed class PostgresServer
 
     public static Task<PostgresServer> GetAsync() => Instance.Value;
 
+    /// <summary>Another cluster a test class started itself (not stopped or started by the tests).</summary>
+    public static PostgresServer Other(string adminConnectionString, string source) => new(adminConnectionString, source, null, null);
+
     public Task StopAsync() => RunAsync(_stopCommand ?? throw new InvalidOperationException("This server cannot be stopped by the tests."));
 
     public Task StartAsync() => RunAsync(_startCommand ?? throw new InvalidOperationException("This server cannot be started by the tests."));

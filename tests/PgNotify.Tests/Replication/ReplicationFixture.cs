@@ -7,7 +7,7 @@ namespace PgNotify.Tests.Replication;
 /// A test database for the replication source: logical slots belong to a database and keep WAL, and PostgreSQL refuses
 /// to drop a database that still has one, so every slot of this database is dropped when the class is done.
 /// </summary>
-public sealed class ReplicationFixture : PostgresFixture
+public class ReplicationFixture : PostgresFixture
 {
     /// <summary>An instance name unique to one test host (slot names are cluster-wide).</summary>
     public static string NewInstance() => "test_" + Guid.NewGuid().ToString("N")[..12];
