@@ -44,7 +44,7 @@ internal static class Requests
 
         if (since is { } position)
         {
-            writer.WriteNumber("since"u8, position);
+            Protocol.Positions.Write(writer, "since"u8, position);
         }
 
         if (snapshot)

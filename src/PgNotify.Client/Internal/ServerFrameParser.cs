@@ -54,7 +54,7 @@ internal static class ServerFrameParser
                     Type = type,
                     Id = Id(root),
                     Lossless = root.TryGetProperty("lossless"u8, out var lossless) && lossless.ValueKind == JsonValueKind.True,
-                    Position = Int64(root, "position"),
+                    Position = Position(root),
                     Tables = Strings(root, "tables"),
                     Code = String(root, "code"),
                     Schema = String(root, "schema"),
@@ -105,7 +105,7 @@ internal static class ServerFrameParser
             Xid = Int64(root, "xid"),
             Seq = Int64(root, "seq"),
             Timestamp = DateTimeOffset.TryParse(String(root, "ts"), CultureInfo.InvariantCulture, DateTimeStyles.None, out var ts) ? ts : null,
-            Position = Int64(root, "position"),
+            Position = Position(root),
         };
     }
 
@@ -154,7 +154,7 @@ internal static class ServerFrameParser
             Count = count,
             Truncated = root.TryGetProperty("truncated"u8, out var truncated) && truncated.ValueKind == JsonValueKind.True,
             Key = key,
-            Position = Int64(root, "position"),
+            Position = Position(root),
         };
     }
 
@@ -178,6 +178,10 @@ internal static class ServerFrameParser
             return null;
         }
     }
+
+    /// <summary>A frame's <c>position</c>, in either of its forms (a JSON integer, or a string of digits above 2^53 − 1).</summary>
+    private static long? Position(JsonElement root) =>
+        root.TryGetProperty("position"u8, out var value) && Protocol.Positions.TryRead(value, out var position) ? position : null;
 
     private static long? Int64(JsonElement root, string name) =>
         root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : null;
