@@ -31,6 +31,13 @@ export type FilterCondition =
  */
 export type RowFilter<R = Row> = { [Column in keyof R & string]?: FilterCondition };
 
+/**
+ * A change's place in the server's change log (lossless servers; docs/protocol.md, "Positions"): a number up to
+ * 2^53 - 1 (`Number.MAX_SAFE_INTEGER`), above it a string of its decimal digits, so that it stays exact. Compare
+ * positions with `comparePositions`, never with `<` or `-`; send one back as it came.
+ */
+export type Position = number | string;
+
 interface ChangeBase {
   type: 'change';
   /** The table's schema, e.g. `public`. */
@@ -38,7 +45,7 @@ interface ChangeBase {
   /** The table's name, without its schema. */
   table: string;
   /** The change's place in the server's change log (lossless servers only); grows in commit order. */
-  position?: number;
+  position?: Position;
   /** The PostgreSQL transaction id. */
   xid: number;
   /** The change's number within its transaction. */
@@ -254,7 +261,7 @@ export interface Snapshot<R = Row> {
   /** The table's primary key columns: what changes are applied by. */
   key: string[];
   /** Lossless servers: the position the snapshot is at; changes after it follow. */
-  position?: number;
+  position?: Position;
 }
 
 export interface Subscription {
@@ -397,4 +404,10 @@ export declare class LiveRows<R = Row> {
  * Whether `row` passes `filter` as the server decides it (docs/protocol.md). Numbers are compared as JavaScript
  * numbers: beyond 2^53 or double's range the server, which compares decimals or the number's text, may differ.
  */
+/**
+ * Orders two positions exactly, in either form (a number, or a string of digits above 2^53 - 1): negative, 0 or
+ * positive, like a sort comparator. Throws a TypeError for anything that is not a position.
+ */
+export declare function comparePositions(a: Position, b: Position): number;
+
 export declare function matchesFilter(filter: RowFilter | null | undefined, row: Row): boolean;

@@ -19,6 +19,10 @@ const MAX_TABLES_PER_REQUEST = 100;
 
 /** Operations in the order requests list them. */
 const OPERATIONS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
+// The largest position the server writes as a JSON number (2^53 - 1); above it a position is a string of digits, and
+// the largest is 2^63 - 1 (docs/protocol.md, "Positions").
+const MAX_POSITION = 9223372036854775807n;
+const POSITION_DIGITS = /^[0-9]{1,19}$/;
 
 /** Close codes that mean something went wrong, reported through onError (the client reconnects after all of them). */
 const CLOSE_ERRORS = {
@@ -424,7 +428,8 @@ export class PgNotifyClient {
     const message = { type: request.type, id, tables };
     if (desired?.operations) message.operations = desired.operations;
     if (desired?.filter) message.filter = desired.filter;
-    if (sinces.length > 0) message.since = request.since = Math.min(...sinces); // a table ahead skips the repeats
+    // A table ahead skips the repeats. The position goes back as it came (a number, or a string above 2^53 - 1).
+    if (sinces.length > 0) message.since = request.since = sinces.reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
     if (firstSnapshot !== null) {
       message.snapshot = true;
       if (firstSnapshot.limit !== null) message.limit = firstSnapshot.limit;
@@ -565,11 +570,11 @@ export class PgNotifyClient {
       this.#report(new PgNotifyError('invalid_frame',
         `The snapshot of '${record.table}' says ${count} rows, but ${record.rows.length} came.`, { tables: [record.table] }));
     }
-    const position = Number.isSafeInteger(frame.position) ? frame.position : null;
+    const position = readPosition(frame.position);
     if (position !== null) {
       const served = this.#served.get(record.table);
       const entry = this.#positions.get(record.table);
-      if (served && !(entry && entry.filterKey === served.filterKey && entry.position >= position)) {
+      if (served && !(entry && entry.filterKey === served.filterKey && comparePositions(entry.position, position) >= 0)) {
         this.#setPosition(record.table, position, served.filterKey);
       }
     }
@@ -583,7 +588,8 @@ export class PgNotifyClient {
       for (const change of record.buffer) {
         if (!this.#subscriptions.has(sub) || sub.snap.has(record.table)) break;
         // In the snapshot already (lossless: its position says so).
-        if (position !== null && Number.isSafeInteger(change.position) && change.position <= position) continue;
+        const at = readPosition(change.position);
+        if (position !== null && at !== null && comparePositions(at, position) <= 0) continue;
         if (sub.operations && !sub.operations.includes(change.operation)) continue;
         this.#call(sub.onChange, change);
       }
@@ -804,7 +810,7 @@ export class PgNotifyClient {
     if (!request) return;
     // The subscription is live: changes from here on are after the snapshot's start, held until it ends.
     for (const record of this.#snapshots.get(request.id)?.values() ?? []) record.answered = true;
-    const head = typeof frame.position === 'number' ? frame.position : null;
+    const head = readPosition(frame.position);
     for (const table of request.tables) {
       this.#retryAt.delete(table);
       if (request.type === 'unsubscribe') {
@@ -821,13 +827,13 @@ export class PgNotifyClient {
         continue;
       }
       this.#resumed.delete(table);
-      const early = this.#early.get(table) ?? -Infinity;
+      const early = this.#early.get(table) ?? null;
       this.#early.delete(table);
       if (!this.#lossless) continue;
       const entry = this.#positions.get(table);
       // Changes above the head may come before the answer (they are routed once the subscription is live): the
       // table's position is the highest of the head and those.
-      if (head !== null) this.#setPosition(table, Math.max(head, early, entry?.filterKey === request.shape.filterKey ? entry.position : -Infinity), request.shape.filterKey);
+      if (head !== null) this.#setPosition(table, maxPosition(head, early, entry?.filterKey === request.shape.filterKey ? entry.position : null), request.shape.filterKey);
       else if (before?.filterKey !== request.shape.filterKey) this.#forgetPosition(table); // a gap we cannot measure
     }
     this.#unavailable = 0;
@@ -935,13 +941,13 @@ export class PgNotifyClient {
       return;
     }
     const table = tableName(frame.schema, frame.table);
-    const position = Number.isSafeInteger(frame.position) ? frame.position : null;
+    const position = readPosition(frame.position);
     if (position !== null) {
       const entry = this.#positions.get(table);
-      if (entry && position <= entry.position) return; // a repeat from a replay of this table
+      if (entry && comparePositions(position, entry.position) <= 0) return; // a repeat from a replay of this table
       const served = this.#served.get(table);
       const asked = this.#lastSent.get(table);
-      if (asked?.type === 'subscribe' && asked.since === null) this.#early.set(table, Math.max(position, this.#early.get(table) ?? -Infinity));
+      if (asked?.type === 'subscribe' && asked.since === null) this.#early.set(table, maxPosition(position, this.#early.get(table) ?? null));
       else if (served) this.#setPosition(table, position, served.filterKey);
     }
 
@@ -959,7 +965,8 @@ export class PgNotifyClient {
         continue;
       }
       if (sub.operations && !sub.operations.includes(frame.operation)) continue;
-      if (position !== null && position <= sub.skipThrough.get(table)) continue;
+      const skipThrough = sub.skipThrough.get(table);
+      if (position !== null && skipThrough !== undefined && comparePositions(position, skipThrough) <= 0) continue;
       this.#call(sub.onChange, frame);
     }
   }
@@ -1148,7 +1155,7 @@ export class PgNotifyClient {
     try {
       const saved = JSON.parse(store.getItem(this.#storeKey()) ?? '{}');
       for (const [table, entry] of Object.entries(saved)) {
-        if (typeof entry?.position === 'number' && typeof entry.filterKey === 'string') this.#positions.set(table, entry);
+        if (readPosition(entry?.position) !== null && typeof entry.filterKey === 'string') this.#positions.set(table, entry);
       }
     } catch (error) {
       this.#report(new PgNotifyError('position_store_failed', `Could not read saved positions: ${error.message}`, { cause: error }));
@@ -1470,6 +1477,39 @@ export class LiveRows {
  * @param {object | null | undefined} filter
  * @param {object} row
  */
+/**
+ * Orders two positions exactly, in either form the server sends (docs/protocol.md, "Positions"): a number up to
+ * 2^53 - 1, or a string of decimal digits (above it). Returns a negative number, 0 or a positive number, like a sort
+ * comparator. Throws a TypeError for anything that is not a position.
+ */
+export function comparePositions(a, b) {
+  if (typeof a === 'number' && typeof b === 'number' && readPosition(a) !== null && readPosition(b) !== null) return a - b;
+  const x = positionBigInt(a);
+  const y = positionBigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** A position as the server sends it, or null: a safe whole number, or a string of 1 to 19 digits up to 2^63 - 1. */
+function readPosition(value) {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : null;
+  if (typeof value === 'string' && POSITION_DIGITS.test(value) && BigInt(value) <= MAX_POSITION) return value;
+  return null;
+}
+
+function positionBigInt(value) {
+  if (readPosition(value) === null) throw new TypeError(`Not a position: ${String(value).slice(0, 40)}`);
+  return BigInt(value);
+}
+
+/** The highest of the positions given, leaving out nulls; null when none. */
+function maxPosition(...positions) {
+  let highest = null;
+  for (const position of positions) {
+    if (position !== null && (highest === null || comparePositions(position, highest) > 0)) highest = position;
+  }
+  return highest;
+}
+
 export function matchesFilter(filter, row) {
   if (filter === null || filter === undefined) return true;
   if (!isRow(row) || !isRow(filter)) return false;

@@ -2,6 +2,7 @@
 import { WebSocket } from 'ws';
 import { createElement } from 'react';
 import {
+  comparePositions,
   LiveRows,
   matchesFilter,
   PgNotifyClient,
@@ -9,6 +10,7 @@ import {
   type LiveRowsStatus,
   type Snapshot,
   type Change,
+  type Position,
   type ConnectionState,
   type Resync,
   type ResyncReason,
@@ -136,3 +138,13 @@ function ProfileList() {
     rows.map((row) => createElement('li', { key: row.id }, row.name)));
 }
 void ProfileList;
+
+// Positions: a number or a string of digits, ordered with comparePositions; never compared with `<` as numbers.
+declare const change: Change<Profile>;
+const lastSeen: Position | undefined = change.position;
+if (lastSeen !== undefined) void comparePositions(lastSeen, '9007199254740993');
+// @ts-expect-error a position is not a number only: it may be a string above 2^53 - 1
+const asNumber: number | undefined = change.position;
+// @ts-expect-error comparePositions takes positions, not bigints
+void comparePositions(1n, 2);
+void asNumber;
