@@ -31,6 +31,23 @@ public sealed class WebSocketProtocolDocsTests
     }
 
     [Fact]
+    public void ProtocolMd_StatesThePositionRule_WithTheBoundaryAndTheDigitsProtocolPositionsUses()
+    {
+        var protocol = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "protocol.md"));
+        var section = protocol[protocol.IndexOf("## Positions", StringComparison.Ordinal)..];
+        section = System.Text.RegularExpressions.Regex.Replace(section[..section.IndexOf("\n## ", 3, StringComparison.Ordinal)], @"\s+", " ");
+
+        section.Should().Contain($"up to {Protocol.Positions.MaxJsonInteger} (2^53 − 1").And.Contain("a JSON integer")
+            .And.Contain("a JSON string of its decimal digits, with no sign and no leading zero");
+        section.Should().Contain($"a JSON string of 1 to {Protocol.Positions.MaxDigits} ASCII digits")
+            .And.Contain($"at most {long.MaxValue}").And.Contain("`invalid_position`");
+        foreach (var field in new[] { "a `change`'s `position`", "`subscribed`", "`snapshot_end`'s `position`" })
+        {
+            section.Should().Contain(field, "every frame that carries a position is named");
+        }
+    }
+
+    [Fact]
     public void ObservabilityMd_ListsEveryWebSocketEventId()
     {
         var observability = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "observability.md"));
