@@ -426,6 +426,22 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             """,
             connection);
         await command.ExecuteNonQueryAsync();
+        if (Environment.GetEnvironmentVariable("PgNotify__Source") == "Replication")
+        {
+            // Each run starts from the present: the last run's host left its backlog in the slot (rows whose
+            // bench_seq the new run uses again), so its slot goes once its walsender has let go of it.
+            var slot = "pgnotify_" + (Environment.GetEnvironmentVariable("PgNotify__InstanceName") ?? "bench");
+            await using var drop = new NpgsqlCommand(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = $1", connection);
+            drop.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+            for (var attempt = 0; attempt < 100 && await drop.ExecuteScalarAsync() is true; attempt++)
+            {
+                await Task.Delay(100);
+            }
+
+            drop.CommandText = "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active";
+            await drop.ExecuteNonQueryAsync();
+        }
     }
 }
 
