@@ -30,8 +30,7 @@ internal sealed class ReplicationSource(
     ILogger<PgNotifyListener> logger) : IChangeSource
 {
     private readonly PgNotifyOptions _options = options.Value;
-    private readonly Dictionary<PgTableName, string[]> _excluded =
-        options.Value.ExcludedColumns.ToDictionary(e => PgTableName.Parse(e.Key), e => e.Value);
+    private readonly Dictionary<PgTableName, string[]> _excluded = options.Value.ExcludedColumnsByTable();
 
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     /// <summary>How often an idle stream confirms the end of WAL it was sent (see <see cref="ReplicationConfirmation"/>).</summary>
