@@ -119,6 +119,9 @@ internal sealed class ReplicationSource(
             var slot = await EnsureSlotAsync(connection, stoppingToken).ConfigureAwait(false);
             var (start, nextXid) = await StreamStartAsync(stoppingToken).ConfigureAwait(false);
             history.StartAt(ReplicationPosition.Below(start));
+            // Everything below the slot's start is delivered (or was never published), so an acknowledgment before the
+            // first change says so too; the slot may move past idle WAL between streams, never back.
+            Volatile.Write(ref _delivered, Math.Max(_delivered, ReplicationPosition.Below(start)));
             var decoder = new PgOutputDecoder(catalog, _excluded, new TransactionIdWidener(nextXid), time);
             var changes = new List<PgChange>();
             var replication = connection.StartReplication(
