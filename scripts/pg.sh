@@ -21,6 +21,8 @@
 # PGNOTIFY_PG_RESETWAL_FILE=<WAL file name> (e.g. 000000010000004000000000, LSN 40/0 = 256 GiB) moves a cluster's WAL
 # forward with `pg_resetwal -l` right after initdb, before its first start: the tests of positions above 2^53 use one,
 # on a port of their own, to get such positions without writing 128 GiB. It only acts on a new cluster.
+# PGNOTIFY_PG_RESETWAL_EPOCH=<n> likewise sets the transaction id epoch with `pg_resetwal -e`, so 64-bit transaction ids
+# (pg_current_xact_id()) start at n × 2^32: the tests of the replication source's 64-bit xids use one.
 set -euo pipefail
 
 PORT="${PGNOTIFY_PG_PORT:-54329}"
@@ -147,6 +149,11 @@ CONF
       as_owner "$BIN/pg_resetwal" -l "$PGNOTIFY_PG_RESETWAL_FILE" -D "$data" >>"$base/initdb.log" 2>&1 \
         || { cat "$base/initdb.log" >&2; exit 1; }
       log "moved the WAL of $data forward to file $PGNOTIFY_PG_RESETWAL_FILE"
+    fi
+    if [ -n "${PGNOTIFY_PG_RESETWAL_EPOCH:-}" ]; then
+      as_owner "$BIN/pg_resetwal" -e "$PGNOTIFY_PG_RESETWAL_EPOCH" -D "$data" >>"$base/initdb.log" 2>&1 \
+        || { cat "$base/initdb.log" >&2; exit 1; }
+      log "set the transaction id epoch of $data to $PGNOTIFY_PG_RESETWAL_EPOCH"
     fi
   fi
   configure_replication "$data" || true

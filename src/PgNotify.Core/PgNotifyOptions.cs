@@ -167,4 +167,11 @@ public sealed class PgNotifyOptions
 
     /// <summary>How often the listener prunes <c>pgnotify.large_payload</c> and <c>pgnotify.change_log</c>. Default: 5 minutes.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// <see cref="ExcludedColumns"/> by table, not by spelling ("profiles" and "public.profiles" are one table): what the
+    /// trigger is given, what the replication source strips and what its snapshots leave out.
+    /// </summary>
+    internal Dictionary<PgTableName, string[]> ExcludedColumnsByTable() =>
+        ExcludedColumns.ToDictionary(e => PgTableName.Parse(e.Key), e => e.Value);
 }

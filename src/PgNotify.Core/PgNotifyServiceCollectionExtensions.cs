@@ -85,6 +85,8 @@ public static class PgNotifyServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<PgNotifyListener>());
         services.AddHostedService<PgNotifyMaintenance>();
         services.TryAddSingleton<IPgChangeLogFeed, PgChangeLogFeed>();
+        // Snapshots read what the chosen source streams, with its exclusions, so their rows are its rows.
+        services.TryAddSingleton(sp => WatchedTables.For(sp.GetRequiredService<IOptions<PgNotifyOptions>>().Value));
         services.TryAddSingleton<PgTableSnapshots>();
         services.TryAddSingleton<IPgTableSnapshots>(sp => sp.GetRequiredService<PgTableSnapshots>());
         return services;

@@ -21,12 +21,15 @@ public sealed class PgTableSnapshot : IAsyncDisposable
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;
     private readonly Action _release;
+    private readonly WatchedTables _watched;
     private readonly Dictionary<PgTableName, (string[] Key, string[] Excluded)> _tables = [];
     private bool _disposed;
 
-    internal PgTableSnapshot(NpgsqlConnection connection, NpgsqlTransaction transaction, PgSnapshotVisibility visibility, Action release)
+    internal PgTableSnapshot(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, PgSnapshotVisibility visibility, WatchedTables watched, Action release)
     {
         _connection = connection;
+        _watched = watched;
         _transaction = transaction;
         _release = release;
         Visibility = visibility;
@@ -46,7 +49,7 @@ public sealed class PgTableSnapshot : IAsyncDisposable
     /// <param name="cancellationToken">Stops the query.</param>
     /// <returns>The key's column names.</returns>
     /// <exception cref="PgSnapshotUnavailableException">
-    /// The table does not exist or is not enabled, has no primary key, excludes a key column, or PgNotify's role may not
+    /// The table does not exist or its source does not stream it, has no primary key, excludes a key column, or PgNotify's role may not
     /// read it; the message says which. The snapshot stays usable for other tables.
     /// </exception>
     public async Task<IReadOnlyList<string>> GetKeyAsync(PgTableName table, CancellationToken cancellationToken = default) =>
@@ -149,10 +152,11 @@ public sealed class PgTableSnapshot : IAsyncDisposable
         string[]? key;
         string[]? excluded;
         bool readable;
-        await using (var command = new NpgsqlCommand(SnapshotSql.TableInfoQuery, _connection, _transaction))
+        await using (var command = new NpgsqlCommand(SnapshotSql.TableInfoQuery(_watched), _connection, _transaction))
         {
             command.Parameters.Add(new NpgsqlParameter { Value = table.Schema });
             command.Parameters.Add(new NpgsqlParameter { Value = table.Name });
+            command.Parameters.Add(new NpgsqlParameter { Value = _watched.ConfiguredExclusions(table), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             exists = reader.GetBoolean(0);
@@ -168,7 +172,7 @@ public sealed class PgTableSnapshot : IAsyncDisposable
 
         if (excluded is null)
         {
-            throw new PgSnapshotUnavailableException($"Table {table} is not enabled for PgNotify (no trigger), so its rows could not match its changes.");
+            throw new PgSnapshotUnavailableException(_watched.NotWatchedMessage(table));
         }
 
         if (key is not { Length: > 0 })

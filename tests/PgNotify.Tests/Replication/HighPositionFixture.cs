@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Npgsql;
 using PgNotify.Tests.Infrastructure;
 
@@ -20,8 +19,7 @@ public sealed class HighPositionFixture : ReplicationFixture
 
     protected override async Task<PostgresServer> FindServerAsync()
     {
-        var connection = $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres";
-        await StartClusterAsync();
+        var connection = await ThrowawayCluster.StartAsync(Port, "PGNOTIFY_PG_RESETWAL_FILE", WalFile);
         await using (var source = NpgsqlDataSource.Create(connection))
         await using (var lsn = source.CreateCommand("SELECT pg_current_wal_lsn() >= '20/0'::pg_lsn"))
         {
@@ -30,40 +28,5 @@ public sealed class HighPositionFixture : ReplicationFixture
         }
 
         return PostgresServer.Other(connection, $"scripts/pg.sh on port {Port}, WAL from {WalFile}");
-    }
-
-    /// <summary>Starts the cluster (pg.sh start is idempotent), one process at a time: both test projects may run at once.</summary>
-    private static async Task StartClusterAsync()
-    {
-        var lockPath = Path.Combine(Path.GetTempPath(), $"pgnotify-pg-{Port}.start-lock");
-        FileStream? held = null;
-        for (var attempt = 0; held is null; attempt++)
-        {
-            try
-            {
-                held = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (attempt < 600)
-            {
-                await Task.Delay(100); // another test process is starting the cluster: polled, not asserted
-            }
-        }
-
-        await using (held)
-        {
-            var info = new ProcessStartInfo("bash", [Path.Combine(PostgresServer.RepositoryRoot, "scripts", "pg.sh"), "start"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            info.Environment["PGNOTIFY_PG_PORT"] = Port;
-            info.Environment["PGNOTIFY_PG_RESETWAL_FILE"] = WalFile;
-            info.Environment.Remove("PGNOTIFY_PG_WAL_LEVEL");
-            using var process = Process.Start(info)!;
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            process.ExitCode.Should().Be(0, await stderr);
-        }
     }
 }

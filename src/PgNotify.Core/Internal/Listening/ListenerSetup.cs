@@ -88,8 +88,7 @@ internal sealed class ListenerSetup(
         await installer.InstallAsync(cancellationToken).ConfigureAwait(false);
         await installer.SetRetentionAsync(
             _options.ChangeLogRetention, _options.ChangeLogMaxRows, _options.LargePayloadRetention, cancellationToken).ConfigureAwait(false);
-        // Excluded columns are matched by table, not by spelling: "profiles" and "public.profiles" are one table.
-        var exclusions = _options.ExcludedColumns.ToDictionary(e => PgTableName.Parse(e.Key), e => e.Value);
+        var exclusions = _options.ExcludedColumnsByTable();
         foreach (var text in _options.Tables)
         {
             var table = PgTableName.Parse(text);

@@ -7,10 +7,11 @@ namespace PgNotify.Internal;
 /// <summary>
 /// Turns pgoutput messages into <see cref="PgChange"/>s: keeps the relations it was told about, numbers the changes of
 /// each transaction (<see cref="ReplicationPosition"/>), reads each tuple's text values, fills unchanged TOASTed values
-/// of the new row from the old row (sent whole with <c>REPLICA IDENTITY FULL</c>) and builds the row JSON
-/// (<see cref="PgRowJson"/>) without excluded columns. One per replication connection; runs on the dispatcher loop.
+/// of the new row from the old row (sent whole with <c>REPLICA IDENTITY FULL</c>), builds the row JSON
+/// (<see cref="PgRowJson"/>) without excluded columns and widens transaction ids to 64 bits (<see cref="TransactionIdWidener"/>). One per replication connection; runs on the dispatcher loop.
 /// </summary>
-internal sealed class PgOutputDecoder(PgTypeCatalog catalog, IReadOnlyDictionary<PgTableName, string[]> excluded, TimeProvider time)
+internal sealed class PgOutputDecoder(
+    PgTypeCatalog catalog, IReadOnlyDictionary<PgTableName, string[]> excluded, TransactionIdWidener transactionIds, TimeProvider time)
 {
     private readonly Dictionary<uint, Relation> _relations = [];
     private ulong _commitLsn;
@@ -35,7 +36,7 @@ internal sealed class PgOutputDecoder(PgTypeCatalog catalog, IReadOnlyDictionary
             case BeginMessage begin:
                 _commitLsn = (ulong)begin.TransactionFinalLsn;
                 _sequence = 0;
-                _xid = begin.TransactionXid;
+                _xid = transactionIds.Widen(begin.TransactionXid); // 64-bit, as the trigger's pg_current_xact_id()
                 _commitTime = new DateTimeOffset(DateTime.SpecifyKind(begin.TransactionCommitTimestamp, DateTimeKind.Utc));
                 return null;
             case RelationMessage relation:

@@ -30,8 +30,7 @@ internal sealed class ReplicationSource(
     ILogger<PgNotifyListener> logger) : IChangeSource
 {
     private readonly PgNotifyOptions _options = options.Value;
-    private readonly Dictionary<PgTableName, string[]> _excluded =
-        options.Value.ExcludedColumns.ToDictionary(e => PgTableName.Parse(e.Key), e => e.Value);
+    private readonly Dictionary<PgTableName, string[]> _excluded = options.Value.ExcludedColumnsByTable();
 
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     /// <summary>How often an idle stream confirms the end of WAL it was sent (see <see cref="ReplicationConfirmation"/>).</summary>
@@ -118,9 +117,12 @@ internal sealed class ReplicationSource(
             await connection.Open(stoppingToken).ConfigureAwait(false);
             BackendPid = connection.ProcessID;
             var slot = await EnsureSlotAsync(connection, stoppingToken).ConfigureAwait(false);
-            var start = await ConfirmedFlushAsync(stoppingToken).ConfigureAwait(false);
+            var (start, nextXid) = await StreamStartAsync(stoppingToken).ConfigureAwait(false);
             history.StartAt(ReplicationPosition.Below(start));
-            var decoder = new PgOutputDecoder(catalog, _excluded, time);
+            // Everything below the slot's start is delivered (or was never published), so an acknowledgment before the
+            // first change says so too; the slot may move past idle WAL between streams, never back.
+            Volatile.Write(ref _delivered, Math.Max(_delivered, ReplicationPosition.Below(start)));
+            var decoder = new PgOutputDecoder(catalog, _excluded, new TransactionIdWidener(nextXid), time);
             var changes = new List<PgChange>();
             var replication = connection.StartReplication(
                 slot, new PgOutputReplicationOptions(ReplicationSetup.PublicationName, PgOutputProtocolVersion.V1), stoppingToken);
@@ -235,13 +237,16 @@ internal sealed class ReplicationSource(
         return new PgOutputReplicationSlot(setup.SlotName);
     }
 
-    private async Task<ulong> ConfirmedFlushAsync(CancellationToken cancellationToken)
+    /// <summary>Where the slot starts (its confirmed_flush) and the server's next 64-bit xid (to widen pgoutput's).</summary>
+    private async Task<(ulong Start, long NextXid)> StreamStartAsync(CancellationToken cancellationToken)
     {
         await using var command = connections.Side.CreateCommand(
-            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1");
+            "SELECT (SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1), pg_snapshot_xmax(pg_current_snapshot())::text");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = setup.SlotName });
-        var text = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
-        return text is null ? 0 : (ulong)NpgsqlLogSequenceNumber.Parse(text);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var start = reader.IsDBNull(0) ? 0 : (ulong)NpgsqlLogSequenceNumber.Parse(reader.GetString(0));
+        return (start, long.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private async Task DrainInboxAsync(CancellationToken cancellationToken)

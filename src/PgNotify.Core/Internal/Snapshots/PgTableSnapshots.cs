@@ -6,9 +6,11 @@ namespace PgNotify.Internal;
 
 /// <summary>
 /// <see cref="IPgTableSnapshots"/>: at most <see cref="PgNotifyOptions.MaxConcurrentSnapshots"/> snapshots at once, on
-/// PgNotify's snapshot data source; the others wait for a slot (until their own cancellation).
+/// PgNotify's snapshot data source, of the tables the chosen source streams (<see cref="WatchedTables"/>); the others
+/// wait for a slot (until their own cancellation).
 /// </summary>
-internal sealed class PgTableSnapshots(PgNotifyConnections connections, IOptions<PgNotifyOptions> options, PgNotifyMetrics metrics, ILogger<PgTableSnapshots> logger)
+internal sealed class PgTableSnapshots(
+    PgNotifyConnections connections, IOptions<PgNotifyOptions> options, WatchedTables watched, PgNotifyMetrics metrics, ILogger<PgTableSnapshots> logger)
     : IPgTableSnapshots, IDisposable
 {
     private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrentSnapshots);
@@ -49,7 +51,7 @@ internal sealed class PgTableSnapshots(PgNotifyConnections connections, IOptions
             metrics.SnapshotStarted();
             var open = connection;
             connection = null;
-            return new PgTableSnapshot(open, transaction, visibility, () => _slots.Release());
+            return new PgTableSnapshot(open, transaction, visibility, watched, () => _slots.Release());
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

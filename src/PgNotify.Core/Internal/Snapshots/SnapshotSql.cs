@@ -23,15 +23,18 @@ internal static class SnapshotSql
     /// <summary>The alias of the table's row in the query (the row is always referenced as <c>alias.*</c>).</summary>
     private const string RowAlias = "pgnotify_row";
 
-    /// <summary>The table's key, its excluded columns, whether it exists and whether this role may read it.</summary>
-    public const string TableInfoQuery = """
+    /// <summary>
+    /// The table's key, its excluded columns (NULL when the source does not stream it), whether it exists and whether this
+    /// role may read it. Parameters: <c>$1</c> schema, <c>$2</c> name, <c>$3</c> the exclusions configured in the app.
+    /// </summary>
+    public static string TableInfoQuery(WatchedTables watched) => $"""
         SELECT c.rel IS NOT NULL,
                (SELECT array_agg(a.attname::text ORDER BY k.n)
                 FROM pg_catalog.pg_index i
                 CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                 WHERE i.indrelid = c.rel AND i.indisprimary),
-               (SELECT e.excluded_columns FROM pgnotify.enabled_tables() e WHERE e.schema_name = $1 AND e.table_name = $2),
+               {watched.ExcludedColumnsSql},
                CASE WHEN c.rel IS NULL THEN false ELSE pg_catalog.has_table_privilege(c.rel, 'SELECT') END
         FROM (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1, $2)) AS rel) c
         """;
