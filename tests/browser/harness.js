@@ -16,15 +16,24 @@ const run = promisify(execFile);
 /** How long a committed change may take to show in the page. */
 export const LIVE_TIMEOUT = Number(process.env.PGNOTIFY_BROWSER_LIVE_TIMEOUT ?? 1000);
 
-/** A port nothing listens on right now, on 127.0.0.1. */
+/**
+ * A port nothing listens on right now, on 127.0.0.1, below Linux's ephemeral range (32768 and up): hosts restart on
+ * their port, and while one is down no outgoing connection may take the port as its local one.
+ */
 export async function freePort() {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const server = createServer();
+    try {
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+      server.close();
+      await once(server, 'close');
+      return port;
+    } catch (error) {
+      if (attempt >= 100) throw error;
+    }
+  }
 }
 
 /** Waits until `condition()` is truthy (polled), or fails after `timeout` ms saying what it waited for. */

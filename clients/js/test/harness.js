@@ -33,16 +33,24 @@ async function pg(...args) {
   }
 }
 
-/** A TCP port nobody listens on right now. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * A TCP port nobody listens on right now, below Linux's ephemeral range (32768 and up): a host restarts on its port,
+ * and while it is down no outgoing connection may take the port as its local one.
+ */
+async function freePort() {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    try {
+      await new Promise((resolve, reject) => {
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+      });
+      return port;
+    } catch (error) {
+      if (attempt >= 100) throw error;
+    }
+  }
 }
 
 /**

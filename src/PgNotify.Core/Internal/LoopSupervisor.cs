@@ -25,6 +25,7 @@ internal sealed class LoopSupervisor
         _time = time;
         _logger = logger;
         Backoff = new Backoff(options.Value.ReconnectInitialDelay, options.Value.ReconnectMaxDelay);
+        RestartBackoff = Backoff;
         Status = new PgNotifyStatus(time, options.Value.HealthCheckInterval);
     }
 
@@ -33,6 +34,9 @@ internal sealed class LoopSupervisor
 
     /// <summary>The backoff between restarts, shared by every retry of PgNotify.Core.</summary>
     public Backoff Backoff { get; }
+
+    /// <summary>The backoff between a loop's failure and its restart: <see cref="Backoff"/>, unless a test sets another.</summary>
+    public Backoff RestartBackoff { get; set; }
 
     /// <summary>Test hook: runs at each turn of a loop, outside its per-item handling, with the loop's name.</summary>
     public Action<string>? LoopFaultHook { get; set; }
@@ -71,7 +75,7 @@ internal sealed class LoopSupervisor
             catch (Exception ex)
             {
                 // Logged and counted before health shows it: whoever sees Unhealthy finds the line (1023) already written.
-                var delay = Backoff.Next(attempt++);
+                var delay = RestartBackoff.Next(attempt++);
                 PgNotifyLog.LoopFailed(_logger, name, delay.TotalMilliseconds, ex);
                 _metrics.LoopRestarted(name);
                 Status.LoopFailed(name, ex);

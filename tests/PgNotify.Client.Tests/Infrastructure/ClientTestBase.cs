@@ -67,13 +67,30 @@ public abstract class ClientTestBase(PostgresFixture db) : IClassFixture<Postgre
     protected Task InsertWithPsqlAsync(string table, int id, string name) =>
         Psql.RunAsync(Db.ConnectionString, $"INSERT INTO {PostgresFixture.Quote(table)} (id, name) VALUES ({id}, '{name}')");
 
+    /// <summary>
+    /// A free port below Linux's ephemeral range (32768 and up), so that while a test's host is down no outgoing
+    /// connection (psql, Npgsql, a client) can take it as its local port and keep the host from binding it again.
+    /// </summary>
     protected static int FreePort()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        for (var attempt = 0; ; attempt++)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            var listener = new TcpListener(IPAddress.Loopback, port);
+            try
+            {
+                listener.Start();
+                return port;
+            }
+            catch (System.Net.Sockets.SocketException) when (attempt < 100)
+            {
+                // taken: try another
+            }
+            finally
+            {
+                listener.Stop();
+            }
+        }
     }
 
     protected static int IdOf(PgChangeMessage change) => (change.Data ?? change.Old)!.Value.GetProperty("id").GetInt32();

@@ -12,6 +12,18 @@ namespace PgNotify.Tests.Hardening;
 /// </summary>
 public sealed class LoopSupervisionTests(PostgresFixture db) : IClassFixture<PostgresFixture>
 {
+    /// <summary>
+    /// Restarts after exactly 2 s instead of a jittered delay that can be a few milliseconds: health is Unhealthy from
+    /// the failure to the restart, and the test must see it between two of its polls.
+    /// </summary>
+    private static void SlowRestarts(CoreHost host) =>
+        host.Supervisor.RestartBackoff = new PgNotify.Internal.Backoff(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2), new AlwaysOne());
+
+    private sealed class AlwaysOne : Random
+    {
+        public override double NextDouble() => 1.0;
+    }
+
     private static Action<string> ThrowOnce(string loop)
     {
         var fired = 0;
@@ -32,6 +44,7 @@ public sealed class LoopSupervisionTests(PostgresFixture db) : IClassFixture<Pos
         var table = await db.CreateTableAsync();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o => o.LosslessDelivery = lossless);
         var t = PostgresFixture.Quote(table);
+        SlowRestarts(host);
         host.Supervisor.LoopFaultHook = ThrowOnce(PgNotify.Internal.LoopSupervisor.DispatcherLoop);
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'a')");
 
@@ -64,6 +77,7 @@ public sealed class LoopSupervisionTests(PostgresFixture db) : IClassFixture<Pos
         var table = await db.CreateTableAsync();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
             o => o.MaintenanceInterval = TimeSpan.FromMilliseconds(200));
+        SlowRestarts(host);
         host.Supervisor.LoopFaultHook = ThrowOnce(PgNotify.Internal.LoopSupervisor.MaintenanceLoop);
 
         await host.WaitForHealthAsync(HealthStatus.Unhealthy, describedAs: "maintenance loop failed");
@@ -76,6 +90,7 @@ public sealed class LoopSupervisionTests(PostgresFixture db) : IClassFixture<Pos
     {
         var table = await db.CreateTableAsync();
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        SlowRestarts(host);
         host.Supervisor.LoopFaultHook = ThrowOnce(PgNotify.Internal.LoopSupervisor.ConnectLoop);
         await db.TerminateListenersAsync();
 

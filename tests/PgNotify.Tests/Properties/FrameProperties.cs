@@ -53,7 +53,17 @@ public sealed class FrameProperties
                 root.GetProperty("ts").GetDateTimeOffset().Should().Be(ts);
             }
 
-            (root.TryGetProperty("position", out var p) ? p.GetInt64() : (long?)null).Should().Be(change.Position);
+            // Positions above 2^53 - 1 are strings of digits (docs/protocol.md, Positions); JSON integers below.
+            if (root.TryGetProperty("position", out var p))
+            {
+                p.ValueKind.Should().Be(change.Position > 9007199254740991 ? JsonValueKind.String : JsonValueKind.Number);
+                (p.ValueKind == JsonValueKind.String ? long.Parse(p.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : p.GetInt64())
+                    .Should().Be(change.Position);
+            }
+            else
+            {
+                change.Position.Should().BeNull();
+            }
             SameJson(root.TryGetProperty("data", out var data) ? data : null, change.Data).Should().BeTrue("data must be encoded whole");
             if (item.IncludeOld)
             {
