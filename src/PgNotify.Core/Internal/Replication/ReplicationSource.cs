@@ -122,6 +122,7 @@ internal sealed class ReplicationSource(
             // Everything below the slot's start is delivered (or was never published), so an acknowledgment before the
             // first change says so too; the slot may move past idle WAL between streams, never back.
             Volatile.Write(ref _delivered, Math.Max(_delivered, ReplicationPosition.Below(start)));
+            await catalog.WarmAsync([.. _options.Tables.Select(PgTableName.Parse)], stoppingToken).ConfigureAwait(false);
             var decoder = new PgOutputDecoder(catalog, _excluded, new TransactionIdWidener(nextXid), time);
             var changes = new List<PgChange>();
             var replication = connection.StartReplication(
