@@ -27,21 +27,37 @@ public static class ThrowawayCluster
 
         await using (held)
         {
-            var info = new ProcessStartInfo("bash", [Path.Combine(PostgresServer.RepositoryRoot, "scripts", "pg.sh"), "start"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            info.Environment["PGNOTIFY_PG_PORT"] = port;
-            info.Environment[variable] = value;
-            info.Environment.Remove("PGNOTIFY_PG_WAL_LEVEL");
-            using var process = Process.Start(info)!;
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            process.ExitCode.Should().Be(0, await stderr);
+            await PgShAsync("start", port, new Dictionary<string, string?> { [variable] = value, ["PGNOTIFY_PG_WAL_LEVEL"] = null });
         }
 
         return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres";
+    }
+
+    /// <summary>Runs <c>scripts/pg.sh verb</c> for the cluster on <paramref name="port"/>; a null value removes that variable.</summary>
+    public static async Task PgShAsync(string verb, string port, IReadOnlyDictionary<string, string?> environment)
+    {
+        var info = new ProcessStartInfo("bash", [Path.Combine(PostgresServer.RepositoryRoot, "scripts", "pg.sh"), verb])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.Environment["PGNOTIFY_PG_PORT"] = port;
+        foreach (var (name, value) in environment)
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(name);
+            }
+            else
+            {
+                info.Environment[name] = value;
+            }
+        }
+
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        process.ExitCode.Should().Be(0, await stderr);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Npgsql;
 using PgNotify.Tests.Infrastructure;
 
@@ -77,27 +76,6 @@ public sealed class ReplicationStartupErrorTests(ReplicationFixture db) : IClass
         }
     }
 
-    private static async Task PgShAsync(string verb, string? walLevel)
-    {
-        var info = new ProcessStartInfo("bash", [Path.Combine(PostgresServer.RepositoryRoot, "scripts", "pg.sh"), verb])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        info.Environment["PGNOTIFY_PG_PORT"] = ExtraPort;
-        if (walLevel is not null)
-        {
-            info.Environment["PGNOTIFY_PG_WAL_LEVEL"] = walLevel;
-        }
-        else
-        {
-            info.Environment.Remove("PGNOTIFY_PG_WAL_LEVEL");
-        }
-
-        using var process = Process.Start(info)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        process.ExitCode.Should().Be(0, await stderr);
-    }
+    private static Task PgShAsync(string verb, string? walLevel) =>
+        ThrowawayCluster.PgShAsync(verb, ExtraPort, new Dictionary<string, string?> { ["PGNOTIFY_PG_WAL_LEVEL"] = walLevel });
 }

@@ -27,8 +27,16 @@ internal sealed class PgTypeCatalog(PgNotifyConnections connections)
             return known;
         }
 
+        await LookUpAsync([oid], cancellationToken).ConfigureAwait(false);
+        return _types[oid];
+    }
+
+    /// <summary>Looks up the types not known yet among <paramref name="oids"/> (with their base and element types), one query per level.</summary>
+    private async Task LookUpAsync(IEnumerable<uint> oids, CancellationToken cancellationToken)
+    {
         var rows = new Dictionary<uint, TypeRow>();
-        var wanted = new HashSet<uint> { oid };
+        var asked = oids.Where(o => !_types.ContainsKey(o)).Distinct().ToList();
+        var wanted = new HashSet<uint>(asked);
         while (wanted.Count > 0)
         {
             foreach (var row in await QueryAsync(wanted, cancellationToken).ConfigureAwait(false))
@@ -45,7 +53,10 @@ internal sealed class PgTypeCatalog(PgNotifyConnections connections)
             wanted = [.. rows.Values.SelectMany(r => new[] { r.BaseType, r.IsArray ? r.Element : 0 }).Where(o => o != 0 && !rows.ContainsKey(o) && !_types.ContainsKey(o))];
         }
 
-        return Resolve(oid, rows, 0);
+        foreach (var oid in asked)
+        {
+            Resolve(oid, rows, 0);
+        }
     }
 
     private PgJsonType Resolve(uint oid, Dictionary<uint, TypeRow> rows, int depth)
@@ -118,10 +129,7 @@ internal sealed class PgTypeCatalog(PgNotifyConnections connections)
             }
         }
 
-        foreach (var oid in oids)
-        {
-            await GetAsync(oid, cancellationToken).ConfigureAwait(false);
-        }
+        await LookUpAsync(oids, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Renders <paramref name="text"/> as a value of <paramref name="type"/> with PostgreSQL's own <c>to_jsonb</c>.</summary>

@@ -26,18 +26,6 @@ internal sealed class ReplicationConfirmation(LogicalReplicationConnection conne
     private long _turns;
     private volatile bool _inTransaction;
 
-    /// <summary>The highest position confirmed to the slot by this stream.</summary>
-    public ulong Confirmed
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _confirmed;
-            }
-        }
-    }
-
     /// <summary>Called by the dispatcher before it handles <paramref name="message"/>.</summary>
     public void Handling(PgOutputReplicationMessage message)
     {
@@ -90,7 +78,7 @@ internal sealed class ReplicationConfirmation(LogicalReplicationConnection conne
     }
 
     /// <summary>Confirms the server's sent position if the dispatcher is idle; true if that moved the confirmation.</summary>
-    internal bool TryConfirmIdle()
+    private bool TryConfirmIdle()
     {
         var before = Volatile.Read(ref _turns);
         if ((before & 1) != 0 || _inTransaction)
