@@ -61,8 +61,7 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
                 RefuseInvalidStrings(utf8);
             }
 
-            using var doc = JsonDocument.Parse(utf8, DocumentOptions);
-            return ParseRoot(doc.RootElement, receivedAt, position);
+            return ParseRoot(PayloadFields.Read(utf8), utf8, receivedAt, position);
         }
         catch (JsonException ex)
         {
@@ -78,27 +77,21 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
         }
     }
 
-    private static PgChangePayload ParseRoot(JsonElement root, DateTimeOffset receivedAt, long? position)
+    private static PgChangePayload ParseRoot(PayloadFields root, byte[] utf8, DateTimeOffset receivedAt, long? position)
     {
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw new FormatException("The notification payload is not a JSON object.");
-        }
-
-        if (!root.TryGetProperty("v", out var version) || version.ValueKind != JsonValueKind.Number
-            || !version.TryGetInt32(out var v) || v != 1)
+        if (!root.Version.IsNumber || root.Version.Int64 != 1)
         {
             throw new FormatException("The notification payload has no supported version (\"v\":1).");
         }
 
-        if (root.TryGetProperty("wake", out var wake))
+        if (root.Wake.IsPresent)
         {
-            _ = PositiveInt64(wake, "wake") ?? throw new FormatException("The notification payload's \"wake\" is null.");
+            _ = PositiveInt64(root.Wake, "wake") ?? throw new FormatException("The notification payload's \"wake\" is null.");
             return new PgChangePayload(null, null, IsWakeUp: true);
         }
 
-        var table = new PgTableName(RequiredString(root, "schema"), RequiredString(root, "table"));
-        var operation = RequiredString(root, "op") switch
+        var table = new PgTableName(RequiredString(root.Schema, "schema"), RequiredString(root.Table, "table"));
+        var operation = RequiredString(root.Op, "op") switch
         {
             "INSERT" => PgChangeOperation.Insert,
             "UPDATE" => PgChangeOperation.Update,
@@ -106,24 +99,24 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
             "TRUNCATE" => PgChangeOperation.Truncate,
             var other => throw new FormatException($"The notification payload has an unknown operation '{Shorten(other)}'."),
         };
-        var xid = NonNegativeInt64(root, "xid") ?? 0;
-        var seq = NonNegativeInt64(root, "seq") ?? 0;
+        var xid = NonNegativeInt64(root.Xid, "xid") ?? 0;
+        var seq = NonNegativeInt64(root.Seq, "seq") ?? 0;
 
-        if (root.TryGetProperty("ref", out var reference))
+        if (root.Ref.IsPresent)
         {
-            var id = PositiveInt64(reference, "ref") ?? throw new FormatException("The notification payload's \"ref\" is null.");
+            var id = PositiveInt64(root.Ref, "ref") ?? throw new FormatException("The notification payload's \"ref\" is null.");
             var header = new PgChange(table, operation, null, null, xid, seq, null, null, receivedAt);
             return new PgChangePayload(null, id) { Header = header };
         }
 
-        var data = OptionalObject(root, "data");
-        var old = OptionalObject(root, "old");
+        var data = OptionalObject(root.Data, utf8, "data");
+        var old = OptionalObject(root.Old, utf8, "old");
         var shapeOk = operation switch
         {
-            PgChangeOperation.Insert => data is not null && old is null,
-            PgChangeOperation.Update => data is not null && old is not null,
-            PgChangeOperation.Delete => data is null && old is not null,
-            _ => data is null && old is null,
+            PgChangeOperation.Insert => !data.IsEmpty && old.IsEmpty,
+            PgChangeOperation.Update => !data.IsEmpty && !old.IsEmpty,
+            PgChangeOperation.Delete => data.IsEmpty && !old.IsEmpty,
+            _ => data.IsEmpty && old.IsEmpty,
         };
         if (!shapeOk)
         {
@@ -131,20 +124,19 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
         }
 
         DateTimeOffset? timestamp = null;
-        if (root.TryGetProperty("ts", out var ts) && ts.ValueKind != JsonValueKind.Null)
+        if (root.Ts.IsPresent && root.Ts.Type != JsonTokenType.Null)
         {
-            timestamp = ts.ValueKind == JsonValueKind.String && ts.TryGetDateTimeOffset(out var stamp)
-                ? stamp
-                : throw new FormatException("The notification payload's \"ts\" is not a timestamp.");
+            timestamp = root.Ts.Timestamp ?? throw new FormatException("The notification payload's \"ts\" is not a timestamp.");
         }
 
         long? pos = position;
-        if (pos is null && root.TryGetProperty("pos", out var posElement))
+        if (pos is null && root.Pos.IsPresent)
         {
-            pos = PositiveInt64(posElement, "pos");
+            pos = PositiveInt64(root.Pos, "pos");
         }
 
-        var change = new PgChange(table, operation, data, old, xid, seq, timestamp, pos, receivedAt);
+        // The rows stay text: parsed only if a filter or hook reads them (PgChange.Data), framed from these bytes.
+        var change = PgChange.FromUtf8(table, operation, data, old, xid, seq, timestamp, pos, receivedAt);
         return new PgChangePayload(change, null);
     }
 
@@ -161,44 +153,44 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
         }
     }
 
-    private static string RequiredString(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
-            ? value.GetString()!
+    private static string RequiredString(PayloadField field, string name) =>
+        field.Type == JsonTokenType.String
+            ? field.Text!
             : throw new FormatException($"The notification payload has no \"{name}\" string.");
 
-    private static long? NonNegativeInt64(JsonElement root, string name)
+    private static long? NonNegativeInt64(PayloadField field, string name)
     {
-        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        if (!field.IsPresent || field.Type == JsonTokenType.Null)
         {
             return null;
         }
 
-        return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) && number >= 0
+        return field.IsNumber && field.Int64 is { } number && number >= 0
             ? number
             : throw new FormatException($"The notification payload's \"{name}\" is not a non-negative 64-bit integer.");
     }
 
-    private static long? PositiveInt64(JsonElement value, string name)
+    private static long? PositiveInt64(PayloadField field, string name)
     {
-        if (value.ValueKind == JsonValueKind.Null)
+        if (field.Type == JsonTokenType.Null)
         {
             return null;
         }
 
-        return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) && number > 0
+        return field.IsNumber && field.Int64 is { } number && number > 0
             ? number
             : throw new FormatException($"The notification payload's \"{name}\" is not a positive 64-bit integer.");
     }
 
-    private static JsonElement? OptionalObject(JsonElement root, string name)
+    private static ReadOnlyMemory<byte> OptionalObject(PayloadField field, byte[] utf8, string name)
     {
-        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        if (!field.IsPresent || field.Type == JsonTokenType.Null)
         {
-            return null;
+            return default;
         }
 
-        return value.ValueKind == JsonValueKind.Object
-            ? value.Clone()
+        return field.Type == JsonTokenType.StartObject
+            ? utf8.AsMemory(field.Start, field.Length)
             : throw new FormatException($"The notification payload's \"{name}\" is not a JSON object.");
     }
 

@@ -122,7 +122,7 @@ internal static class Frames
         try
         {
             using var w = new Utf8JsonWriter(buffer, WriterOptions);
-            WriteRow(w, row, raw: false);
+            WriteRow(w, JsonMarshal.GetRawUtf8Value(row), raw: false);
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {
@@ -134,7 +134,7 @@ internal static class Frames
             }
 
             using var w = new Utf8JsonWriter(buffer, WriterOptions);
-            WriteRow(w, row, raw: true);
+            WriteRow(w, JsonMarshal.GetRawUtf8Value(row), raw: true);
         }
     }
 
@@ -191,13 +191,14 @@ internal static class Frames
                 w.WriteString("ts"u8, ts);
             }
 
-            if (change.Data is { } data)
+            // From the rows' text, not their parsed form: a change from a notification is never parsed to be sent.
+            if (change.DataUtf8 is { IsEmpty: false } data)
             {
                 w.WritePropertyName("data"u8);
                 WriteRow(w, data, rawRows);
             }
 
-            if (includeOld && change.Old is { } old)
+            if (includeOld && change.OldUtf8 is { IsEmpty: false } old)
             {
                 w.WritePropertyName("old"u8);
                 WriteRow(w, old, rawRows);
@@ -210,18 +211,19 @@ internal static class Frames
     }
 
     /// <summary>
-    /// Writes a row compactly (<see cref="JsonElement.WriteTo"/>), or copies its JSON as it came: that never throws for
-    /// content System.Text.Json cannot turn into a .NET string, such as an escaped lone surrogate.
+    /// Writes a row compactly, as <see cref="JsonElement.WriteTo"/> would (<see cref="RowText"/>), or copies its JSON as
+    /// it came: that never throws for content System.Text.Json cannot turn into a .NET string, such as an escaped lone
+    /// surrogate.
     /// </summary>
-    private static void WriteRow(Utf8JsonWriter writer, JsonElement row, bool raw)
+    private static void WriteRow(Utf8JsonWriter writer, ReadOnlySpan<byte> row, bool raw)
     {
         if (raw)
         {
-            writer.WriteRawValue(JsonMarshal.GetRawUtf8Value(row), skipInputValidation: true);
+            writer.WriteRawValue(row, skipInputValidation: true);
         }
         else
         {
-            row.WriteTo(writer);
+            RowText.Write(writer, row);
         }
     }
 

@@ -83,7 +83,7 @@ internal sealed class PgOutputDecoder(
             case TruncateMessage truncate:
                 foreach (var relation in truncate.Relations)
                 {
-                    changes.Add(Change(_relations[relation.RelationId].Table, PgChangeOperation.Truncate, null, null));
+                    changes.Add(Change(_relations[relation.RelationId].Table, PgChangeOperation.Truncate, default, default));
                 }
 
                 return null;
@@ -156,12 +156,12 @@ internal sealed class PgOutputDecoder(
     private async Task<PgChange> ChangeAsync(Relation relation, PgChangeOperation operation, RowText? row, RowText? old, CancellationToken cancellationToken)
     {
         var sequence = ++_sequence; // numbered first: a change that fails to convert still holds its place
-        JsonElement? data = row is null ? null : await PgRowJson.BuildAsync(relation.Columns, relation.KeyOrder, row.Values, catalog, cancellationToken).ConfigureAwait(false);
-        JsonElement? oldJson = old is null ? null : await PgRowJson.BuildAsync(relation.Columns, relation.KeyOrder, old.Values, catalog, cancellationToken).ConfigureAwait(false);
+        var data = row is null ? default : await PgRowJson.BuildAsync(relation.Columns, relation.KeyOrder, row.Values, catalog, cancellationToken).ConfigureAwait(false);
+        var oldJson = old is null ? default : await PgRowJson.BuildAsync(relation.Columns, relation.KeyOrder, old.Values, catalog, cancellationToken).ConfigureAwait(false);
         return Change(relation.Table, operation, data, oldJson, sequence);
     }
 
-    private PgChange Change(PgTableName table, PgChangeOperation operation, JsonElement? data, JsonElement? old, long sequence = 0)
+    private PgChange Change(PgTableName table, PgChangeOperation operation, ReadOnlyMemory<byte> data, ReadOnlyMemory<byte> old, long sequence = 0)
     {
         if (sequence == 0)
         {
@@ -169,7 +169,7 @@ internal sealed class PgOutputDecoder(
         }
 
         var position = ReplicationPosition.Of(_commitLsn, sequence);
-        return new PgChange(table, operation, data, old, _xid, sequence, _commitTime, position, time.GetUtcNow());
+        return PgChange.FromUtf8(table, operation, data, old, _xid, sequence, _commitTime, position, time.GetUtcNow());
     }
 
     private sealed record Relation(PgTableName Table, List<ReplicatedColumn> Columns, int[] KeyOrder);

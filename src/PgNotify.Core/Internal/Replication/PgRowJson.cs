@@ -28,8 +28,11 @@ internal static class PgRowJson
     public static int CompareKeys(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b) =>
         a.Length != b.Length ? a.Length.CompareTo(b.Length) : a.SequenceCompareTo(b);
 
-    /// <summary>The row's JSON; <paramref name="values"/> holds each column's text, <see langword="null"/> for SQL NULL.</summary>
-    public static async ValueTask<JsonElement> BuildAsync(
+    /// <summary>
+    /// The row's JSON text in UTF-8 (validated, not parsed: a change is framed from this text, and parsed only if a
+    /// filter or hook reads it); <paramref name="values"/> holds each column's text, <see langword="null"/> for SQL NULL.
+    /// </summary>
+    public static async ValueTask<ReadOnlyMemory<byte>> BuildAsync(
         IReadOnlyList<ReplicatedColumn> columns, int[] keyOrder, string?[] values, PgTypeCatalog catalog, CancellationToken cancellationToken)
     {
         Dictionary<int, string>? rendered = null;
@@ -66,8 +69,14 @@ internal static class PgRowJson
             writer.WriteEndObject();
         }
 
-        using var document = JsonDocument.Parse(buffer.WrittenMemory, PgChangePayload.DocumentOptions);
-        return document.RootElement.Clone();
+        // Values the database rendered were written as they came: read the whole text once to be sure it is JSON.
+        var row = buffer.WrittenSpan.ToArray();
+        var reader = new Utf8JsonReader(row, new JsonReaderOptions { MaxDepth = PgChangePayload.MaxDepth });
+        while (reader.Read())
+        {
+        }
+
+        return row;
     }
 
     /// <summary>Whether only PostgreSQL can render this value as to_jsonb does.</summary>
