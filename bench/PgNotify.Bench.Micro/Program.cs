@@ -38,13 +38,53 @@ public class HotPaths
         _routes = [.. Enumerable.Range(0, Sockets).Select(_ => new Route(new FakeSession(), 1 << (int)PgChangeOperation.Insert))];
     }
 
-    /// <summary>src/PgNotify.Core/Internal/PgChangePayload.cs: JsonDocument.Parse, TryGetProperty, Clone of data/old.</summary>
+    /// <summary>src/PgNotify.Core/Internal/PgChangePayload.cs: one Utf8JsonReader pass; the rows stay text.</summary>
     [Benchmark(Description = "payload parse (PgChangePayload.Parse)")]
     public PgChange ParsePayload() => Parse(Payload);
 
-    /// <summary>src/PgNotify.WebSockets/Internal/Frames.cs Change(): Utf8JsonWriter into a reused buffer, then ToArray.</summary>
+    /// <summary>src/PgNotify.WebSockets/Internal/Frames.cs Change(): Utf8JsonWriter into a reused buffer, the row compacted from its text (RowText), then ToArray.</summary>
     [Benchmark(Description = "frame encode (Frames.Change)")]
     public byte[] EncodeFrame() => Encode(_change, _buffer);
+
+    /// <summary>What one change costs from its payload to its frame: Parse, then Frames.Change of a change never parsed into a document.</summary>
+    [Benchmark(Description = "payload to frame (Parse + Frames.Change)")]
+    public byte[] PayloadToFrame() => Encode(Parse(Payload), _buffer);
+
+    /// <summary>
+    /// The same before issue 15, for comparison: JsonDocument.Parse of the payload, the fields read with TryGetProperty,
+    /// a Clone of data, and the frame written with JsonElement.WriteTo (what PgChangePayload.Parse and Frames.Change did).
+    /// </summary>
+    [Benchmark(Description = "payload to frame, previous path (JsonDocument, Clone, WriteTo)")]
+    public byte[] PayloadToFrameWithDocument()
+    {
+        using var document = JsonDocument.Parse(Payload);
+        var root = document.RootElement;
+        var schema = root.GetProperty("schema").GetString()!;
+        var table = root.GetProperty("table").GetString()!;
+        var operation = root.GetProperty("op").GetString()!;
+        var xid = root.GetProperty("xid").GetInt64();
+        var seq = root.GetProperty("seq").GetInt64();
+        var ts = root.GetProperty("ts").GetDateTimeOffset();
+        var data = root.GetProperty("data").Clone();
+        _ = root.TryGetProperty("old", out _);
+        _buffer.ResetWrittenCount();
+        using (var w = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true, MaxDepth = int.MaxValue }))
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, "change"u8);
+            w.WriteString("schema"u8, schema);
+            w.WriteString("table"u8, table);
+            w.WriteString("operation"u8, operation);
+            w.WriteNumber("xid"u8, xid);
+            w.WriteNumber("seq"u8, seq);
+            w.WriteString("ts"u8, ts);
+            w.WritePropertyName("data"u8);
+            data.WriteTo(w);
+            w.WriteEndObject();
+        }
+
+        return _buffer.WrittenSpan.ToArray();
+    }
 
     /// <summary>
     /// PgChangeRouter.RouteChange + SocketSession.EnqueueLive: per route, the operation mask test, the pending-count
