@@ -42,8 +42,11 @@ internal sealed class Child : IDisposable
 
     public int Pid => _process.Id;
 
-    /// <summary>Starts <paramref name="dll"/> with dotnet, or this very executable when <paramref name="dll"/> is null.</summary>
-    public static Child Start(string? dll, string arguments)
+    /// <summary>
+    /// Starts <paramref name="dll"/> with dotnet, or this very executable when <paramref name="dll"/> is null, with
+    /// this process's environment plus <paramref name="environment"/>.
+    /// </summary>
+    public static Child Start(string? dll, string arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = dll is null
             ? new ProcessStartInfo(Environment.ProcessPath!, arguments)
@@ -52,6 +55,11 @@ internal sealed class Child : IDisposable
         info.RedirectStandardInput = true;
         info.RedirectStandardError = true;
         info.UseShellExecute = false;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         var child = new Child(Process.Start(info)!);
         child._process.BeginOutputReadLine();
         child._process.BeginErrorReadLine();

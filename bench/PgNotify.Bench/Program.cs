@@ -8,7 +8,7 @@ using PgNotify.Bench;
 // PgNotify.Bench: drives the bench host (bench/PgNotify.Bench.Host) and PostgreSQL; see docs/benchmarks.md.
 //
 //   PgNotify.Bench [--scenarios L,F,S,I,D,B,I40k,...] [--modes floor,baseline,pgnotify] [--seconds 12] [--out bench/results]
-//                  [--clients epoll|async]
+//                  [--clients epoll|async] [--instances N]
 //   PgNotify.Bench write ...   (internal: the writer child process)
 if (args.Length > 0 && args[0] == "write")
 {
@@ -26,7 +26,9 @@ var hostDll = Arg("--host") ?? throw new ArgumentException("--host <path to PgNo
 // epoll (default): one thread reads every client socket; async: a receive loop per socket (the first version's clients).
 var clientMode = Arg("--clients") ?? "epoll";
 ThreadPool.SetMinThreads(Math.Max(128, Environment.ProcessorCount), Math.Max(128, Environment.ProcessorCount)); // blocking handshakes
-var runner = new Runner(connectionString, hostDll, seconds, clientMode);
+// N bench hosts on one database (ports BENCH_PORT, +1, ...), client sockets spread over them round-robin.
+var instances = int.Parse(Arg("--instances") ?? "1");
+var runner = new Runner(connectionString, hostDll, seconds, clientMode, instances);
 
 // Warm-up (not recorded): JIT the clients' receive path so the first measured run is not charged for it.
 Console.Error.WriteLine("--- warm-up (not recorded)");
@@ -72,7 +74,8 @@ var machine = new
     Runtime = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
     Seconds = seconds,
 };
-await File.WriteAllTextAsync(file, JsonSerializer.Serialize(new { machine, results }, new JsonSerializerOptions { WriteIndented = true }));
+object report = instances == 1 ? new { machine, results } : new { machine, instances, results };
+await File.WriteAllTextAsync(file, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine($"written {file}");
 return 0;
 
@@ -94,9 +97,15 @@ internal sealed record Scenario(string Name, int Sockets, double Rate, int Write
         // SN: L, and L again while 100 more sockets each ask for a snapshot of 10,000 rows at once (pgnotify mode only).
         "SN" => [new("L", 100, 500, 2), new("SN", 100, 500, 2, Snapshots: 100)],
         "D" => [new("D5k", 5_000, 0, 0, Idle: true), new("D20k", Math.Min(20_000, OpenFileLimit() - 500), 0, 0, Idle: true)],
+        // M5k: memory of busy sockets, 5,000 sockets each receiving 10 rows/s (50,000 deliveries/s).
+        "M" => [new("M5k", 5_000, 10, 1)],
         // A rate sweep of I: "I40k" is I20k's shape (10 sockets, batches of 200) paced at 40,000 rows/s.
         _ when name.StartsWith('I') && name.EndsWith('k') && int.TryParse(name[1..^1], out var thousands) =>
             [new(name, 10, thousands * 1_000, Math.Max(2, thousands / 20), Batch: 200)],
+        // "I20kx1": the same with another number of sockets (one: the cost per change, hardly any per delivery).
+        _ when name.StartsWith('I') && name.Split('x') is [var rate, var count] && rate.EndsWith('k')
+            && int.TryParse(rate[1..^1], out var thousands) && int.TryParse(count, out var sockets) =>
+            [new(name, sockets, thousands * 1_000, Math.Max(2, thousands / 20), Batch: 200)],
         _ => throw new ArgumentException($"unknown scenario {name}"),
     };
 

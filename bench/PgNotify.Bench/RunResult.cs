@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace PgNotify.Bench;
 
 /// <summary>One scenario in one mode: every figure the driver prints and writes to bench/results.</summary>
@@ -47,4 +49,21 @@ internal sealed class RunResult
     public double SnapshotSeconds { get; set; }
     public long SnapshotWindowDeliveries { get; set; }
     public double SnapshotWindowP99Ms { get; set; }
+
+    /// <summary>With <c>--instances N</c> (N &gt; 1): each host's share; the fields above are the sums over the hosts.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public InstanceResult[]? PerInstance { get; set; }
+}
+
+/// <summary>One host of a run with several instances, and the client sockets connected to it.</summary>
+internal sealed class InstanceResult
+{
+    public int Port { get; set; }
+    public int Sockets { get; set; }
+    public double CpuSeconds { get; set; }
+    public long Deliveries { get; set; }
+    public long Missing { get; set; }
+    public double CpuUsPerDelivery { get; set; }
+    public long RssAfterBytes { get; set; }
+    public long PeakRssBytes { get; set; }
 }

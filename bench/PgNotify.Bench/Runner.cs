@@ -6,10 +6,12 @@ using Npgsql;
 namespace PgNotify.Bench;
 
 /// <summary>Runs one scenario in one mode: starts the host, connects the clients, runs the writers, measures.</summary>
-internal sealed class Runner(string connectionString, string hostDll, double seconds, string clientMode)
+internal sealed class Runner(string connectionString, string hostDll, double seconds, string clientMode, int instances = 1)
 {
-    /// <summary>The bench host's port: 5190, or BENCH_PORT (so that two checkouts can measure on one machine).</summary>
-    private static readonly int Port = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PORT"), out var port) ? port : 5190;
+    private static readonly int Port = HostGroup.BasePort;
+
+    /// <summary>The postmaster of the database under measurement: PostgreSQL's CPU is its processes' only.</summary>
+    private int _postmasterPid;
 
     public async Task<RunResult> RunAsync(Scenario scenario, string mode)
     {
@@ -21,7 +23,7 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             rows = rows / scenario.Batch * scenario.Batch;
         }
 
-        var hostArgs = $"--mode {mode} --port {Port} --connection \"{connectionString}\"";
+        var hostArgs = $"--mode {mode} --connection \"{connectionString}\"";
         if (mode == "floor")
         {
             hostArgs += paced
@@ -29,18 +31,15 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
                 : $" --rate 0 --rows {(long)(25_000 * seconds)} --pad {scenario.Pad}";
         }
 
-        using var host = Child.Start(hostDll, hostArgs);
-        await host.WaitForLineAsync("READY", TimeSpan.FromSeconds(60));
+        using var host = await HostGroup.StartAsync(hostDll, hostArgs, instances);
         var result = new RunResult { Scenario = scenario.Name, Mode = mode, Sockets = scenario.Sockets, TargetRate = scenario.Rate };
-        result.ServerRssStartBytes = ProcStat.Read(host.Pid).RssBytes;
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Port}") };
+        result.ServerRssStartBytes = host.RssBytes().Sum();
         if (scenario.Idle)
         {
-            (result.ServerHeapBeforeBytes, result.ServerRssBeforeBytes) = await GcAsync(http);
+            (result.ServerHeapBeforeBytes, result.ServerRssBeforeBytes) = await host.GcAsync();
         }
 
         // Connect (100 handshakes in flight at most) and wait for every socket's subscription to be live.
-        var endPoint = new IPEndPoint(IPAddress.Loopback, Port);
         var path = mode == "pgnotify" ? "/ws/changes/?tables=bench_rows" : "/ws";
         var clients = new LeanClient[scenario.Sockets];
         var maxRows = paced ? rows + 16 : 4_000_000;
@@ -55,6 +54,7 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
                 try
                 {
                     var client = new LeanClient();
+                    var endPoint = host.EndPointOf(i);
                     client.Arm(scenario.Idle ? 8 : maxRows, scenario.Idle ? 0 : (int)Math.Min(maxRows, 1_000_000));
                     clients[i] = client;
                     if (epoll is not null)
@@ -84,8 +84,8 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             {
                 // Hold the idle sockets a moment, then measure the server after a full GC.
                 await Task.Delay(TimeSpan.FromSeconds(3));
-                result.ServerRssAfterBytes = ProcStat.Read(host.Pid).RssBytes;
-                (result.ServerHeapAfterBytes, var rssAfterGc) = await GcAsync(http);
+                result.ServerRssAfterBytes = host.RssBytes().Sum();
+                (result.ServerHeapAfterBytes, var rssAfterGc) = await host.GcAsync();
                 result.RssPerIdleSocketBytes = (double)(rssAfterGc - result.ServerRssBeforeBytes) / scenario.Sockets;
                 result.ServerRssAfterBytes = rssAfterGc;
                 result.HeapPerIdleSocketBytes = (double)(result.ServerHeapAfterBytes - result.ServerHeapBeforeBytes) / scenario.Sockets;
@@ -102,11 +102,10 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
                 client?.Dispose();
             }
 
-            host.Stop();
         }
     }
 
-    private async Task MeasureDeliveryAsync(Scenario scenario, string mode, Child host, LeanClient[] clients, long rows, RunResult result)
+    private async Task MeasureDeliveryAsync(Scenario scenario, string mode, HostGroup host, LeanClient[] clients, long rows, RunResult result)
     {
         var paced = scenario.Rate > 0;
         Child? writer = null;
@@ -118,12 +117,11 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             await writer.WaitForLineAsync("READY", TimeSpan.FromSeconds(30));
         }
 
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Port}") };
-        var writes0 = mode == "pgnotify" ? await WritesAsync(http) : default;
-        result.ServerRssBeforeBytes = ProcStat.Read(host.Pid).RssBytes;
-        var server0 = ProcStat.Read(host.Pid).CpuSeconds;
+        var writes0 = mode == "pgnotify" ? await host.WritesAsync() : default;
+        result.ServerRssBeforeBytes = host.RssBytes().Sum();
+        var server0 = host.CpuSeconds();
         var self0 = ProcStat.Read(Environment.ProcessId).CpuSeconds;
-        var pg0 = ProcStat.PostgresCpuSeconds();
+        var pg0 = ProcStat.PostgresCpuSeconds(_postmasterPid);
         var machine0 = ProcStat.MachineBusySeconds();
         var start = Stopwatch.GetTimestamp();
         double writer1 = 0;
@@ -132,7 +130,7 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         if (writer is null)
         {
             host.WriteLine("go");
-            await host.WaitForLineAsync("DONE", TimeSpan.FromSeconds(seconds * 5 + 30));
+            await Task.WhenAll(host.Hosts.Select(h => h.WaitForLineAsync("DONE", TimeSpan.FromSeconds(seconds * 5 + 30))));
             committed = paced ? rows : (long)(25_000 * seconds);
             result.WriteSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
@@ -199,18 +197,20 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
 
         var lastReceive = clients.Max(c => c.LastReceiveTimestamp);
         result.WallSeconds = Stopwatch.GetElapsedTime(start, Math.Max(lastReceive, start + 1)).TotalSeconds;
-        var server1 = ProcStat.Read(host.Pid);
-        result.ServerCpuSeconds = server1.CpuSeconds - server0;
+        var server1 = host.CpuSeconds();
+        var serverRss1 = host.RssBytes();
+        result.ServerCpuSeconds = server1.Sum() - server0.Sum();
         if (mode == "pgnotify")
         {
-            var writes1 = await WritesAsync(http);
+            var writes1 = await host.WritesAsync();
             result.FramesPerWrite = (double)(writes1.Frames - writes0.Frames) / Math.Max(1, writes1.Writes - writes0.Writes);
         }
 
-        result.ServerRssAfterBytes = server1.RssBytes;
-        result.ServerPeakRssBytes = ProcStat.PeakRssBytes(host.Pid);
+        result.ServerRssAfterBytes = serverRss1.Sum();
+        var peakRss = host.PeakRssBytes();
+        result.ServerPeakRssBytes = peakRss.Sum();
         result.ClientCpuSeconds = ProcStat.Read(Environment.ProcessId).CpuSeconds - self0;
-        result.PostgresCpuSeconds = ProcStat.PostgresCpuSeconds() - pg0;
+        result.PostgresCpuSeconds = ProcStat.PostgresCpuSeconds(_postmasterPid) - pg0;
         result.MachineBusySeconds = ProcStat.MachineBusySeconds() - machine0;
         result.WriterCpuSeconds = writer1;
         writer?.WriteLine("exit");
@@ -227,6 +227,23 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         result.DeliveriesPerSecond = result.Deliveries / result.WallSeconds;
         result.ServerCpuUsPerDelivery = result.ServerCpuSeconds * 1e6 / Math.Max(1, result.Deliveries);
         result.ClientCpuUsPerDelivery = result.ClientCpuSeconds * 1e6 / Math.Max(1, result.Deliveries);
+        if (host.Count > 1)
+        {
+            result.PerInstance = [.. Enumerable.Range(0, host.Count).Select(h => new InstanceResult
+            {
+                Port = Port + h,
+                Sockets = clients.Where((_, i) => host.HostOf(i) == h).Count(),
+                CpuSeconds = server1[h] - server0[h],
+                Deliveries = clients.Where((_, i) => host.HostOf(i) == h).Sum(c => c.Received),
+                Missing = clients.Where((_, i) => host.HostOf(i) == h).Sum(c => Math.Max(0, committed - c.Distinct)),
+                RssAfterBytes = serverRss1[h],
+                PeakRssBytes = peakRss[h],
+            })];
+            foreach (var instance in result.PerInstance)
+            {
+                instance.CpuUsPerDelivery = instance.CpuSeconds * 1e6 / Math.Max(1, instance.Deliveries);
+            }
+        }
 
         var all = new int[clients.Sum(c => c.LatencyCount)];
         var at = 0;
@@ -243,19 +260,6 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         result.P99Ms = Pct(0.99);
         result.P999Ms = Pct(0.999);
         result.MaxMs = all.Length == 0 ? double.NaN : all[^1] / 1000.0;
-    }
-
-    private static async Task<(long Frames, long Writes)> WritesAsync(HttpClient http)
-    {
-        var parts = (await http.GetStringAsync("/bench/writes")).Split(' ');
-        return (long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
-    }
-
-    private static async Task<(long Heap, long Rss)> GcAsync(HttpClient http)
-    {
-        var text = await http.GetStringAsync("/bench/gc");
-        var parts = text.Split(' ');
-        return (long.Parse(parts[0]), long.Parse(parts[1]));
     }
 
     private async Task ResetTableAsync()
@@ -275,20 +279,26 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             """,
             connection);
         await command.ExecuteNonQueryAsync();
+        await using (var backend = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
+        {
+            _postmasterPid = ProcStat.ParentPid((int)(await backend.ExecuteScalarAsync())!);
+        }
+
         if (Environment.GetEnvironmentVariable("PgNotify__Source") == "Replication")
         {
             // Each run starts from the present: the last run's host left its backlog in the slot (rows whose
             // bench_seq the new run uses again), so its slot goes once its walsender has let go of it.
-            var slot = "pgnotify_" + (Environment.GetEnvironmentVariable("PgNotify__InstanceName") ?? "bench");
+            // With --instances N, each instance's slot.
+            var slots = HostGroup.InstanceNames(instances).Select(name => "pgnotify_" + name).ToArray();
             await using var drop = new NpgsqlCommand(
-                "SELECT active FROM pg_replication_slots WHERE slot_name = $1", connection);
-            drop.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+                "SELECT bool_or(active) FROM pg_replication_slots WHERE slot_name = ANY($1)", connection);
+            drop.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = slots });
             for (var attempt = 0; attempt < 100 && await drop.ExecuteScalarAsync() is true; attempt++)
             {
                 await Task.Delay(100);
             }
 
-            drop.CommandText = "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active";
+            drop.CommandText = "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = ANY($1) AND NOT active";
             await drop.ExecuteNonQueryAsync();
         }
     }
