@@ -24,6 +24,19 @@ internal static class ProcStat
         return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0]) * 1024;
     }
 
+    /// <summary>A process's CPU seconds so far, or 0 once it is gone.</summary>
+    public static double CpuSecondsOrZero(int pid)
+    {
+        try
+        {
+            return Read(pid).CpuSeconds;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>The parent of a process (PPid in /proc/&lt;pid&gt;/status): a backend's is its postmaster.</summary>
     public static int ParentPid(int pid)
     {

@@ -97,6 +97,7 @@ internal static class Report
                     sb.AppendLine(F($"| {r.Scenario} | {r.Mode} | {i.Port} | {i.Sockets} | {i.Deliveries} | {i.Missing} | {i.CpuSeconds:F2} | {i.CpuUsPerDelivery:F2} | {i.RssAfterBytes / 1048576.0:F0} | {i.PeakRssBytes / 1048576.0:F0} |"));
                 }
 
+                sb.AppendLine(F($"| {r.Scenario} | {r.Mode} | PostgreSQL: {r.SourceBackends} source backends | | | | {r.SourceBackendCpuSeconds:F2} of {r.PostgresCpuSeconds:F2} | | | |"));
                 sb.AppendLine(F($"| {r.Scenario} | {r.Mode} | sum | {r.Sockets} | {r.Deliveries} | {r.Missing} | {r.ServerCpuSeconds:F2} | {r.ServerCpuUsPerDelivery:F2} | {r.ServerRssAfterBytes / 1048576.0:F0} | {r.ServerPeakRssBytes / 1048576.0:F0} |"));
             }
         }

@@ -31,6 +31,12 @@ internal sealed class RunResult
     public double ClientCpuUsPerDelivery { get; set; }
     public double WriterCpuSeconds { get; set; }
     public double PostgresCpuSeconds { get; set; }
+
+    /// <summary>How many of PostgreSQL's backends serve the hosts' change sources (a LISTEN connection or a walsender each).</summary>
+    public int SourceBackends { get; set; }
+
+    /// <summary>Their CPU over the window: part of <see cref="PostgresCpuSeconds"/>.</summary>
+    public double SourceBackendCpuSeconds { get; set; }
     public double MachineBusySeconds { get; set; }
     public double WallSeconds { get; set; }
     public long ServerRssStartBytes { get; set; }

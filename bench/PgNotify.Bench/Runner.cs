@@ -10,12 +10,14 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
 {
     private static readonly int Port = HostGroup.BasePort;
 
+    private readonly BenchDatabase _database = new(connectionString);
+
     /// <summary>The postmaster of the database under measurement: PostgreSQL's CPU is its processes' only.</summary>
     private int _postmasterPid;
 
     public async Task<RunResult> RunAsync(Scenario scenario, string mode)
     {
-        await ResetTableAsync();
+        _postmasterPid = await _database.ResetAsync(instances);
         var paced = scenario.Rate > 0;
         var rows = paced ? (long)(scenario.Rate * seconds) : 0;
         if (paced && scenario.Batch > 1)
@@ -122,6 +124,8 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         var server0 = host.CpuSeconds();
         var self0 = ProcStat.Read(Environment.ProcessId).CpuSeconds;
         var pg0 = ProcStat.PostgresCpuSeconds(_postmasterPid);
+        var sourceBackends = await _database.SourceBackendPidsAsync();
+        var sourceBackends0 = sourceBackends.Sum(ProcStat.CpuSecondsOrZero);
         var machine0 = ProcStat.MachineBusySeconds();
         var start = Stopwatch.GetTimestamp();
         double writer1 = 0;
@@ -211,6 +215,8 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         result.ServerPeakRssBytes = peakRss.Sum();
         result.ClientCpuSeconds = ProcStat.Read(Environment.ProcessId).CpuSeconds - self0;
         result.PostgresCpuSeconds = ProcStat.PostgresCpuSeconds(_postmasterPid) - pg0;
+        result.SourceBackends = sourceBackends.Length;
+        result.SourceBackendCpuSeconds = sourceBackends.Sum(ProcStat.CpuSecondsOrZero) - sourceBackends0;
         result.MachineBusySeconds = ProcStat.MachineBusySeconds() - machine0;
         result.WriterCpuSeconds = writer1;
         writer?.WriteLine("exit");
@@ -260,46 +266,5 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         result.P99Ms = Pct(0.99);
         result.P999Ms = Pct(0.999);
         result.MaxMs = all.Length == 0 ? double.NaN : all[^1] / 1000.0;
-    }
-
-    private async Task ResetTableAsync()
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            """
-            CREATE TABLE IF NOT EXISTS bench_rows (bench_seq bigint NOT NULL, bench_sent bigint NOT NULL, pad text NOT NULL);
-            TRUNCATE bench_rows;
-            CREATE TABLE IF NOT EXISTS bench_snap (id int PRIMARY KEY, name text NOT NULL, score int NOT NULL, tags text[] NOT NULL, at timestamptz NOT NULL);
-            INSERT INTO bench_snap SELECT g, 'profile ' || g, g % 1000, ARRAY['a', 'b', g::text], '2026-12-01'::timestamptz + g * interval '1 second'
-              FROM generate_series(1, 10000) g ON CONFLICT (id) DO NOTHING;
-            DO $$ BEGIN
-              IF to_regclass('pgnotify.large_payload') IS NOT NULL THEN TRUNCATE pgnotify.large_payload; END IF;
-            END $$;
-            """,
-            connection);
-        await command.ExecuteNonQueryAsync();
-        await using (var backend = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
-        {
-            _postmasterPid = ProcStat.ParentPid((int)(await backend.ExecuteScalarAsync())!);
-        }
-
-        if (Environment.GetEnvironmentVariable("PgNotify__Source") == "Replication")
-        {
-            // Each run starts from the present: the last run's host left its backlog in the slot (rows whose
-            // bench_seq the new run uses again), so its slot goes once its walsender has let go of it.
-            // With --instances N, each instance's slot.
-            var slots = HostGroup.InstanceNames(instances).Select(name => "pgnotify_" + name).ToArray();
-            await using var drop = new NpgsqlCommand(
-                "SELECT bool_or(active) FROM pg_replication_slots WHERE slot_name = ANY($1)", connection);
-            drop.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = slots });
-            for (var attempt = 0; attempt < 100 && await drop.ExecuteScalarAsync() is true; attempt++)
-            {
-                await Task.Delay(100);
-            }
-
-            drop.CommandText = "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = ANY($1) AND NOT active";
-            await drop.ExecuteNonQueryAsync();
-        }
     }
 }
