@@ -18,13 +18,14 @@ step() {
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  # Per instance: CPU per delivery (L F S I20k), per change (I20kx1 batched, Sx1 single-row commits), busy and idle memory (M5k, D5k, D20k); the
-  # trigger source's ceiling with batched writers (unthrottled I).
-  step bash "$ROOT/bench/run.sh" --modes pgnotify --seconds "$SECONDS_EACH" --scenarios L,F,S,I,I20kx1,Sx1,M,D
+  # Per instance: CPU per delivery (L F S I20k), per change (I20kx1: 200-row transactions; Sx1, S5kx1: single-row
+  # ones at 2,000 and 5,000 rows/s), busy and idle memory (M5k, D5k, D20k); the trigger source's ceiling with batched
+  # writers (unthrottled I).
+  step bash "$ROOT/bench/run.sh" --modes pgnotify --seconds "$SECONDS_EACH" --scenarios L,F,S,I,I20kx1,Sx1,S5kx1,M,D
   # Two instances on one database: the check of the model, and what a second LISTEN costs PostgreSQL.
   step bash "$ROOT/bench/run.sh" --modes pgnotify --seconds "$SECONDS_EACH" --scenarios I20k,M --instances 2
   # The replication source: one slot, then two (each instance its own slot and walsender).
-  step bash "$ROOT/bench/run.sh" --modes pgnotify --seconds "$SECONDS_EACH" --scenarios I20k,I20kx1,Sx1,M --sources Replication
+  step bash "$ROOT/bench/run.sh" --modes pgnotify --seconds "$SECONDS_EACH" --scenarios I20k,I20kx1,Sx1,S5kx1,M --sources Replication
   step bash "$ROOT/bench/run.sh" --modes pgnotify --seconds "$SECONDS_EACH" --scenarios I20k,M --sources Replication --instances 2
   # The writer's side: single-row transactions with and without the triggers, and with a slot.
   step bash "$ROOT/bench/write-cost.sh" "$SECONDS_EACH" 4

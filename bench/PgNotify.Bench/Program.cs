@@ -102,6 +102,9 @@ internal sealed record Scenario(string Name, int Sockets, double Rate, int Write
         // A rate sweep of I: "I40k" is I20k's shape (10 sockets, batches of 200) paced at 40,000 rows/s.
         _ when name.StartsWith('I') && name.EndsWith('k') && int.TryParse(name[1..^1], out var thousands) =>
             [new(name, 10, thousands * 1_000, Math.Max(2, thousands / 20), Batch: 200)],
+        // A rate sweep of S: "S5k" is S's shape (100 sockets, single-row transactions) paced at 5,000 rows/s.
+        _ when name.StartsWith('S') && name.EndsWith('k') && int.TryParse(name[1..^1], out var thousands) =>
+            [new(name, 100, thousands * 1_000, Math.Max(4, thousands * 2))],
         // "I20kx1", "Sx1": a scenario with another number of sockets (one: the cost per change, hardly any per delivery).
         _ when name.Split('x') is [var scenario, var count] && int.TryParse(count, out var sockets) =>
             [.. Expand(scenario).Select(s => s with { Name = name, Sockets = sockets })],
