@@ -7,6 +7,9 @@
 #   bash bench/run.sh --sources Notify,Replication --modes pgnotify
 #                                           both change sources side by side: each scenario with the triggers, then
 #                                           with PgNotify:Source = Replication (docs/deployment.md, Choosing a source)
+#   bash bench/run.sh --instances 2 --scenarios S --modes pgnotify
+#                                           two bench hosts on one database (BENCH_PORT and BENCH_PORT + 1), the sockets
+#                                           spread over them round-robin; per instance and summed figures (docs/capacity.md)
 #   BENCH_MICRO=1 bash bench/run.sh         also the BenchmarkDotNet microbenchmarks (short job, ~2 minutes)
 set -euo pipefail
 
@@ -53,7 +56,8 @@ for source in ${SOURCES//,/ }; do
     --host bench/PgNotify.Bench.Host/bin/Release/net10.0/PgNotify.Bench.Host.dll \
     --connection "$CONNECTION" --out bench/results ${ARGS[@]+"${ARGS[@]}"} || status=$?
   if [ "$source" = Replication ]; then
-    psql -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pgnotify_bench' AND NOT active" >/dev/null
+    # pgnotify_bench, or with --instances N pgnotify_bench1 ... pgnotify_benchN
+    psql -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name ~ '^pgnotify_bench[0-9]*\$' AND NOT active" >/dev/null
     psql -c "DROP PUBLICATION IF EXISTS pgnotify" >/dev/null
   fi
 done

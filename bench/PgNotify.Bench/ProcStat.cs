@@ -24,8 +24,31 @@ internal static class ProcStat
         return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0]) * 1024;
     }
 
-    /// <summary>The CPU time of every PostgreSQL process (all backends and auxiliary processes).</summary>
-    public static double PostgresCpuSeconds()
+    /// <summary>A process's CPU seconds so far, or 0 once it is gone.</summary>
+    public static double CpuSecondsOrZero(int pid)
+    {
+        try
+        {
+            return Read(pid).CpuSeconds;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>The parent of a process (PPid in /proc/&lt;pid&gt;/status): a backend's is its postmaster.</summary>
+    public static int ParentPid(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("PPid:", StringComparison.Ordinal));
+        return int.Parse(line["PPid:".Length..].Trim());
+    }
+
+    /// <summary>
+    /// The CPU time of one PostgreSQL cluster: its postmaster and every process it started (backends, walsenders,
+    /// auxiliary processes), not another cluster's on the same machine.
+    /// </summary>
+    public static double PostgresCpuSeconds(int postmasterPid)
     {
         double total = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -39,7 +62,7 @@ internal static class ProcStat
             try
             {
                 var comm = File.ReadAllText($"/proc/{pid}/comm").Trim();
-                if (comm.StartsWith("postgres", StringComparison.Ordinal))
+                if (comm.StartsWith("postgres", StringComparison.Ordinal) && (pid == postmasterPid || ParentPid(pid) == postmasterPid))
                 {
                     total += Read(pid).CpuSeconds;
                 }

@@ -23,6 +23,7 @@ internal static class Report
                F($"server {r.ServerCpuUsPerDelivery:F2} us/deliv{Ratios(r, all)}, clients {r.ClientCpuUsPerDelivery:F2} us/deliv, writers {r.WriterCpuSeconds:F2} s, postgres {r.PostgresCpuSeconds:F2} s") +
                (r.FramesPerWrite > 0 ? F($", {r.FramesPerWrite:F2} frames/write") : "") +
                F($", server peak RSS {r.ServerPeakRssBytes / 1048576.0:F0} MB") +
+               (r.PerInstance is null ? "" : "; per instance: " + string.Join(", ", r.PerInstance.Select(i => F($"{i.Port}: {i.Sockets} sockets, {i.Deliveries} deliv, missing {i.Missing}, {i.CpuSeconds:F2} s CPU = {i.CpuUsPerDelivery:F2} us/deliv, peak RSS {i.PeakRssBytes / 1048576.0:F0} MB")))) +
                (r.SnapshotSockets > 0 ? F($"; snapshots: {r.SnapshotSockets} x {SnapshotBurst.TableRows} rows, last snapshot_end after {r.SnapshotSeconds:F2} s, {r.SnapshotRows} rows received, {r.SnapshotsFailed} failed, L's p99 during the burst {r.SnapshotWindowP99Ms:F2} ms over {r.SnapshotWindowDeliveries} deliveries") : "");
     }
 
@@ -81,6 +82,23 @@ internal static class Report
             {
                 var alone = results.LastOrDefault(x => x.Scenario == "L" && x.Mode == r.Mode && x.Error is null);
                 sb.AppendLine(F($"| {r.Scenario} | {r.SnapshotSockets} | {SnapshotBurst.TableRows} | {r.SnapshotSeconds:F2} | {r.SnapshotRows} | {r.SnapshotsFailed} | {r.ServerPeakRssBytes / 1048576.0:F0} (L alone: {(alone?.ServerPeakRssBytes ?? 0) / 1048576.0:F0}) | {r.SnapshotWindowP99Ms:F2} ({r.SnapshotWindowDeliveries}) | {r.P99Ms:F2} | {alone?.P99Ms:F2} |"));
+            }
+        }
+
+        if (results.Any(r => r.PerInstance is not null))
+        {
+            sb.AppendLine();
+            sb.AppendLine("| scen | mode | instance (port) | sockets | deliveries | missing | server CPU s | server CPU us/deliv | RSS MB after | peak RSS MB |");
+            sb.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var r in results.Where(r => r.PerInstance is not null && r.Error is null))
+            {
+                foreach (var i in r.PerInstance!)
+                {
+                    sb.AppendLine(F($"| {r.Scenario} | {r.Mode} | {i.Port} | {i.Sockets} | {i.Deliveries} | {i.Missing} | {i.CpuSeconds:F2} | {i.CpuUsPerDelivery:F2} | {i.RssAfterBytes / 1048576.0:F0} | {i.PeakRssBytes / 1048576.0:F0} |"));
+                }
+
+                sb.AppendLine(F($"| {r.Scenario} | {r.Mode} | PostgreSQL: {r.SourceBackends} source backends | | | | {r.SourceBackendCpuSeconds:F2} of {r.PostgresCpuSeconds:F2} | | | |"));
+                sb.AppendLine(F($"| {r.Scenario} | {r.Mode} | sum | {r.Sockets} | {r.Deliveries} | {r.Missing} | {r.ServerCpuSeconds:F2} | {r.ServerCpuUsPerDelivery:F2} | {r.ServerRssAfterBytes / 1048576.0:F0} | {r.ServerPeakRssBytes / 1048576.0:F0} |"));
             }
         }
 
