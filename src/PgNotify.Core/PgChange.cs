@@ -53,34 +53,13 @@ public sealed class PgChange : PgChangeEvent
         DateTimeOffset? timestamp,
         long? position,
         DateTimeOffset receivedAt) =>
-        new(table, operation, dataUtf8, oldUtf8, transactionId, sequence, timestamp, position, receivedAt);
-
-    private PgChange(
-        PgTableName table,
-        PgChangeOperation operation,
-        ReadOnlyMemory<byte> dataUtf8,
-        ReadOnlyMemory<byte> oldUtf8,
-        long transactionId,
-        long sequence,
-        DateTimeOffset? timestamp,
-        long? position,
-        DateTimeOffset receivedAt)
-        : base(receivedAt)
-    {
-        Table = table;
-        Operation = operation;
-        _dataUtf8 = dataUtf8;
-        _oldUtf8 = oldUtf8;
-        TransactionId = transactionId;
-        Sequence = sequence;
-        Timestamp = timestamp;
-        Position = position;
-    }
+        new(table, operation, null, null, transactionId, sequence, timestamp, position, receivedAt) { _dataUtf8 = dataUtf8, _oldUtf8 = oldUtf8 };
 
     private readonly JsonElement? _data;
     private readonly JsonElement? _old;
-    private readonly ReadOnlyMemory<byte> _dataUtf8;
-    private readonly ReadOnlyMemory<byte> _oldUtf8;
+    // Set once, by FromUtf8's initializer, before the change is shared.
+    private ReadOnlyMemory<byte> _dataUtf8;
+    private ReadOnlyMemory<byte> _oldUtf8;
     private StrongBox<JsonElement>? _parsedData;
     private StrongBox<JsonElement>? _parsedOld;
 
