@@ -76,31 +76,23 @@ internal sealed class HostGroup : IDisposable
     public long[] PeakRssBytes() => [.. _hosts.Select(h => ProcStat.PeakRssBytes(h.Pid))];
 
     /// <summary>PgNotify's counters of frames sent and writes made, summed over the hosts.</summary>
-    public async Task<(long Frames, long Writes)> WritesAsync()
-    {
-        long frames = 0, writes = 0;
-        foreach (var http in _http)
-        {
-            var parts = (await http.GetStringAsync("/bench/writes")).Split(' ');
-            frames += long.Parse(parts[0], CultureInfo.InvariantCulture);
-            writes += long.Parse(parts[1], CultureInfo.InvariantCulture);
-        }
-
-        return (frames, writes);
-    }
+    public Task<(long Frames, long Writes)> WritesAsync() => SumPairAsync("/bench/writes");
 
     /// <summary>GC heap and RSS after a full compacting GC in each host, summed over the hosts.</summary>
-    public async Task<(long Heap, long Rss)> GcAsync()
+    public Task<(long Heap, long Rss)> GcAsync() => SumPairAsync("/bench/gc");
+
+    /// <summary>Asks each host's bench endpoint for its two numbers ("a b") and sums them over the hosts.</summary>
+    private async Task<(long, long)> SumPairAsync(string path)
     {
-        long heap = 0, rss = 0;
+        long first = 0, second = 0;
         foreach (var http in _http)
         {
-            var parts = (await http.GetStringAsync("/bench/gc")).Split(' ');
-            heap += long.Parse(parts[0], CultureInfo.InvariantCulture);
-            rss += long.Parse(parts[1], CultureInfo.InvariantCulture);
+            var parts = (await http.GetStringAsync(path)).Split(' ');
+            first += long.Parse(parts[0], CultureInfo.InvariantCulture);
+            second += long.Parse(parts[1], CultureInfo.InvariantCulture);
         }
 
-        return (heap, rss);
+        return (first, second);
     }
 
     /// <summary>Tells every host a line on stdin (the floor sender's "go").</summary>

@@ -17,8 +17,9 @@ internal readonly record struct PgChangePayload(PgChange? Change, long? LargePay
     /// <summary>
     /// How deep the JSON of a change may nest. PostgreSQL has no fixed depth limit of its own (its parser recurses until
     /// <c>max_stack_depth</c>: about 12,000 levels at the default 2 MB, about 50,000 at 7.5 MB), so no depth that it can
-    /// store is refused here. <see cref="JsonDocument"/> parses without recursion, so a deep row costs memory in
-    /// proportion to its size only.
+    /// store is refused here. <see cref="Utf8JsonReader"/> (the payload, a row's lazy parse, a frame's copy) and
+    /// <see cref="JsonDocument"/> (snapshot rows) read without recursion, so a deep row costs memory in proportion to its
+    /// size only.
     /// </summary>
     public const int MaxDepth = int.MaxValue;
 

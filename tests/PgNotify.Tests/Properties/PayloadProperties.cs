@@ -97,6 +97,38 @@ public sealed class PayloadProperties
         }, iter: 5_500, print: item => ChangeGen.Print(item.Expected));
 
     [Fact]
+    public void Parse_RepeatedOrEscapedFieldNames_ReadAsJsonDocumentReadThem()
+    {
+        // A forged payload may repeat a field or spell its name with escapes. The one-pass reader must take the same
+        // value JsonDocument (the parser before it) took, or refuse with a FormatException.
+        string[] forged =
+        [
+            """{"v":1,"schema":"public","table":"t","op":"INSERT","xid":1,"seq":1,"data":{"a":1},"data":{"a":2},"old":null}""",
+            """{"v":1,"schema":"public","table":"t","op":"INSERT","xid":1,"seq":1,"d\u0061ta":{"a":3}}""",
+            """{"v":1,"schema":"public","table":"t","op":"INSERT","xid":1,"seq":1,"data":[1],"data":{"a":4}}""",
+        ];
+        foreach (var payload in forged)
+        {
+            using var document = JsonDocument.Parse(payload);
+            var expected = document.RootElement.GetProperty("data").GetRawText();
+            Encoding.UTF8.GetString(PgChangePayload.Parse(payload, Now).Change!.DataUtf8).Should().Be(expected, payload);
+        }
+
+        string[] refused =
+        [
+            """{"v":1,"schema":"public","table":"t","op":"INSERT","op":"DELETE","xid":1,"seq":1,"data":{"a":1}}""",
+            """{"v":1,"v":"1","schema":"public","table":"t","op":"INSERT","xid":1,"seq":1,"data":{"a":1}}""",
+            """{"v":1,"schema":"public","table":"t","op":"INSERT","xid":1,"xid":1e400,"seq":1,"data":{"a":1}}""",
+            """{"v":1,"schema":"public","table":"t","op":"INSERT","xid":1,"seq":1,"data":{"a":1},"data":"{}"}""",
+            """{"v":1,"schema":"public","table":"t","op":"INSERT","xid":1,"seq":1,"data":{"a":1}} {}""",
+        ];
+        foreach (var payload in refused)
+        {
+            FluentActions.Invoking(() => PgChangePayload.Parse(payload, Now)).Should().Throw<FormatException>(payload);
+        }
+    }
+
+    [Fact]
     public void Parse_RowNestedDeeperThanJsonDefaults_ArrivesWhole()
     {
         foreach (var depth in new[] { 65, 1_001, 20_000, 100_000 })
