@@ -98,19 +98,21 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
         void Release(IReadOnlyList<(byte[] Frame, PgChange Change)> held)
         {
             // From now on the router may still bring changes the replay sent (it can lag behind the log reader):
-            // the resumed tables skip everything through `through`. Other tables of the socket are not affected.
-            var resumedTables = new HashSet<PgTableName>();
+            // the resumed tables skip everything through `through`, and everything through the client's own position,
+            // which is above `through` when this instance lags behind the one the client came from. A held change is
+            // judged the same way. Other tables of the socket are not affected.
+            var skipThrough = new Dictionary<PgTableName, long>();
             foreach (var subscription in resumed)
             {
                 subscription.ResumedThrough = Math.Max(subscription.ResumedThrough, through);
-                resumedTables.Add(subscription.Table);
+                skipThrough[subscription.Table] = subscription.ResumedThrough;
             }
 
             if (!dropBuffered)
             {
                 foreach (var (frame, change) in held)
                 {
-                    if (!resumedTables.Contains(change.Table) || change.Position is not { } position || position > through)
+                    if (!skipThrough.TryGetValue(change.Table, out var skip) || change.Position is not { } position || position > skip)
                     {
                         session.EnqueueLive(frame, change);
                     }

@@ -183,7 +183,7 @@ internal sealed class SocketRequests(
             }
         }
 
-        var subscriptions = tables.Select(t => new Subscription(t, operations, filter)).ToList();
+        var subscriptions = tables.Select(t => new Subscription(t, operations, filter) { ResumedThrough = since ?? 0 }).ToList();
         foreach (var subscription in subscriptions)
         {
             _subscriptions[subscription.Table] = subscription;
