@@ -66,7 +66,8 @@ internal sealed class ReplayBuffer(int maxFrames, long maxBytes)
             _heldBytes = 0;
             var overflow = _overflow;
             _overflow = false;
-            _active = false;
+            // Released after what `release` set (the resumed position, the snapshot): TryHold's read of false sees those.
+            Volatile.Write(ref _active, false);
             return overflow;
         }
     }

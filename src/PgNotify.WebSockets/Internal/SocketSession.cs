@@ -155,9 +155,10 @@ internal sealed partial class SocketSession
     public void EnqueueChange(byte[] frame, PgChange change, Subscription subscription)
     {
         // Live changes wait until the replay of what the client missed (or a snapshot) has been queued before them.
-        // After a snapshot, a change it already holds is not sent (read after TryHold: the snapshot is set before the
-        // hold ends, so a change that is not held sees it).
-        if (!_replay.TryHold(frame, change) && !subscription.InSnapshot(change))
+        // After a snapshot, a change it already holds is not sent, nor one a resume's replay sent: both are read after
+        // TryHold, because the snapshot and the resumed position are set before the hold ends, so a change that is not
+        // held sees them (Matches ran before, possibly while the replay still ran).
+        if (!_replay.TryHold(frame, change) && !subscription.InSnapshot(change) && !subscription.Resumed(change))
         {
             EnqueueLive(frame, change, startWriting: false);
         }

@@ -39,6 +39,12 @@ internal sealed class Subscription(PgTableName table, IReadOnlyCollection<PgChan
         set => Volatile.Write(ref _resumedThrough, value);
     }
 
+    /// <summary>
+    /// True when a resume already sent the change (at or below <see cref="ResumedThrough"/>). The fan-out asks again
+    /// after trying to hold the change: the replay may have ended between <see cref="Matches"/> and the hold.
+    /// </summary>
+    public bool Resumed(PgChange change) => change.Position is { } position && position <= ResumedThrough;
+
     public bool Matches(PgChange change) =>
         (_operations & (1 << (int)change.Operation)) != 0
         && (change.Position is not { } position || position > ResumedThrough)

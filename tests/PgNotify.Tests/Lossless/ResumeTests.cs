@@ -1,3 +1,4 @@
+using System.Text.Json;
 using PgNotify.Tests.Infrastructure;
 
 namespace PgNotify.Tests.Lossless;
@@ -148,6 +149,76 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (41, 'live')");
         ids.Add((await resumed.ReceiveAsync(TimeSpan.FromSeconds(30))).GetProperty("data").GetProperty("id").GetInt32());
         ids.Should().Equal(Enumerable.Range(1, 41), "the replay's changes are not sent again when the fan-out catches up");
+    }
+
+    [Fact]
+    public async Task Resume_EndingWhileTheFanOutRoutesAChangeTheReplaySent_SendsItOnce()
+    {
+        // The interleaving the replication cluster test met after a restart, forced step by step: the fan-out judges a
+        // change to be for the resuming socket (above the client's position) while the replay still runs, and queues it
+        // only after the replay, which had sent it too, has ended. The AuthorizeChange hook runs between the two.
+        var table = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        var wait = TimeSpan.FromSeconds(30);
+        var releaseFanOut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fanOutAtSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var replayEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondCalls = 0;
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+            ws => ws.AuthorizeChange = context =>
+            {
+                var id = context.Row!.Value.GetProperty("id").GetInt32();
+                var query = context.HttpContext.Request.Query;
+                if (query.ContainsKey("hold") && id == 1)
+                {
+                    // The fan-out stops at the first change: the second is in the log and delivered, not routed yet.
+                    releaseFanOut.Task.Wait(wait).Should().BeTrue();
+                }
+                else if (query.ContainsKey("resume") && id == 2)
+                {
+                    if (Interlocked.Increment(ref secondCalls) == 1)
+                    {
+                        // The replay, first: it goes on (sends the change and ends) once the fan-out judged it too.
+                        fanOutAtSecond.Task.Wait(wait).Should().BeTrue();
+                    }
+                    else
+                    {
+                        // The fan-out: the change matched the resuming socket; it is queued after the replay ended.
+                        fanOutAtSecond.TrySetResult();
+                        replayEnded.Task.Wait(wait).Should().BeTrue();
+                    }
+                }
+
+                return true;
+            },
+            o => o.LosslessDelivery = true);
+
+        await using var holding = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&hold=1"));
+        var start = (await holding.ReceiveTypeAsync("subscribed")).GetProperty("position").GetInt64();
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'routed slowly')");
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, 'replayed, and judged by the fan-out meanwhile')");
+        var second = await db.ScalarAsync<long>("SELECT max(position) FROM pgnotify.change_log");
+        await ChangeStreamExtensions.WaitUntilAsync(() => host.Status.DeliveredPosition >= second);
+
+        await using var resumed = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={start}&resume=1"));
+        // Handled after the resume (requests take turns): its answer says the replay has ended.
+        await resumed.SendJsonAsync(new { type = "unsubscribe", id = "after-replay", tables = new[] { "not_subscribed" } });
+        await resumed.ReceiveTypeAsync("subscribed");
+        releaseFanOut.SetResult();
+
+        var ids = new List<int>();
+        JsonElement frame;
+        while ((frame = await resumed.ReceiveAsync()).GetProperty("type").GetString() == "change")
+        {
+            ids.Add(frame.GetProperty("data").GetProperty("id").GetInt32());
+        }
+
+        frame.GetProperty("type").GetString().Should().Be("unsubscribed");
+        fanOutAtSecond.Task.IsCompleted.Should().BeTrue("the fan-out judged the second change while the replay ran");
+        replayEnded.SetResult();
+        await db.ExecuteAsync($"INSERT INTO {t} VALUES (3, 'live')");
+        ids.Add((await resumed.ReceiveAsync(wait)).GetProperty("data").GetProperty("id").GetInt32());
+        ids.Should().Equal([1, 2, 3], "the change the replay sent is not sent again by the fan-out");
     }
 
     [Fact]
