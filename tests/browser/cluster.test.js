@@ -212,17 +212,8 @@ async function run(cluster) {
   }
 }
 
-// Known failure, not yet understood: with the replication source, one socket of 300 was sent a change older than its
-// position after the SIGKILL and restart in 2 of the last 4 clean-clone CI runs (issue 15's note). Skipped in CI until
-// it is fixed; PGNOTIFY_CLUSTER_REPLICATION=1 runs it.
-const knownFailure = {
-  replication: process.env.PGNOTIFY_CLUSTER_REPLICATION === '1'
-    ? false
-    : 'known failure: a change older than the socket\'s position after a restart (PGNOTIFY_CLUSTER_REPLICATION=1 runs it)',
-};
-
 for (const source of Object.keys(sources)) {
-  test(`${SOCKETS} sockets over 3 instances behind nginx keep every change through a SIGKILL and a SIGTERM (${source} source)`, { skip: knownFailure[source] ?? false }, async () => {
+  test(`${SOCKETS} sockets over 3 instances behind nginx keep every change through a SIGKILL and a SIGTERM (${source} source)`, async () => {
     const cluster = { hosts: [], source };
     try {
       await startCluster(cluster);
