@@ -66,6 +66,14 @@ app.MapGet("/bench/gc", () =>
     return Results.Text($"{GC.GetTotalMemory(false)} {Environment.WorkingSet}");
 });
 
+// The heap by generation after the last GC (gen0, gen1, gen2, LOH, POH, then fragmentation), to see where a figure lies.
+app.MapGet("/bench/gcinfo", () =>
+{
+    var info = GC.GetGCMemoryInfo();
+    var sizes = Enumerable.Range(0, info.GenerationInfo.Length).Select(g => info.GenerationInfo[g].SizeAfterBytes);
+    return Results.Text($"{string.Join(' ', sizes)} frag {info.FragmentedBytes} total {GC.GetTotalMemory(false)}");
+});
+
 // PgNotify's own counters of frames sent and writes made, to show how many frames went out per write.
 long framesSent = 0, writesMade = 0;
 using var meterListener = new System.Diagnostics.Metrics.MeterListener();

@@ -25,12 +25,15 @@ public static class PgChangeWebSocketApplicationBuilderExtensions
         Microsoft.Extensions.DependencyInjection.PgChangeWebSocketServiceCollectionExtensions.EnsureAdded(app.ApplicationServices);
         var handler = app.ApplicationServices.GetRequiredService<PgChangeWebSocketHandler>();
         var exact = new PathString("/" + path.Trim('/'));
-        return app.Map(exact, branch =>
+        // MapWhen rather than Map: Map's middleware awaits its branch (to restore the path), a frame every socket would
+        // keep for its whole life; the path below the endpoint is checked here instead.
+        return app.MapWhen(context => context.Request.Path.StartsWithSegments(exact), branch =>
         {
             branch.UseWebSockets();
             branch.Run(context =>
             {
-                if (context.Request.Path.HasValue && context.Request.Path.Value != "/")
+                context.Request.Path.StartsWithSegments(exact, out var rest);
+                if (rest.HasValue && rest.Value != "/")
                 {
                     context.Response.StatusCode = StatusCodes.Status404NotFound;
                     return Task.CompletedTask;

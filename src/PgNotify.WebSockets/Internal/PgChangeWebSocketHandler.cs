@@ -4,9 +4,12 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.AspNetCore.Http.Timeouts;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 
 namespace PgNotify.WebSockets.Internal;
 
@@ -80,8 +83,11 @@ internal sealed partial class PgChangeWebSocketHandler
 
         try
         {
-            var tables = context.Request.Query["tables"].ToString()
+            // Read from the raw query string: Request.Query would keep a parsed copy on the context for the socket's life.
+            var query = context.Request.QueryString.Value;
+            var tables = QueryValue(query, "tables")
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var since = QueryValue(query, "since");
             var (socket, frames) = await AcceptAsync(context).ConfigureAwait(false);
             using var _ = socket;
             // The handshake's authentication expiry (cookie or bearer token), if the app authenticated the request.
@@ -91,7 +97,6 @@ internal sealed partial class PgChangeWebSocketHandler
             _metrics.SocketOpened();
             try
             {
-                var since = context.Request.Query["since"].ToString();
                 await session.RunAsync(tables, since.Length > 0 ? since : null, context.RequestAborted).ConfigureAwait(false);
             }
             finally
@@ -113,14 +118,45 @@ internal sealed partial class PgChangeWebSocketHandler
     /// </summary>
     internal static string ClientKey(HttpContext context)
     {
-        var user = context.User;
-        if (user.Identity?.IsAuthenticated == true
-            && (user.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value ?? user.Identity.Name) is { Length: > 0 } name)
+        // Through the features: HttpContext.User and HttpContext.Connection would each add objects that an idle socket
+        // keeps for its whole life (an empty principal, a connection-info wrapper).
+        if (context.Features.Get<IHttpAuthenticationFeature>()?.User is { Identity.IsAuthenticated: true } user
+            && (user.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value ?? user.Identity!.Name) is { Length: > 0 } name)
         {
             return "user:" + name;
         }
 
-        return "ip:" + (context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+        return "ip:" + (context.Features.Get<IHttpConnectionFeature>()?.RemoteIpAddress?.ToString() ?? "unknown");
+    }
+
+    /// <summary>
+    /// The values of query parameter <paramref name="name"/> (case-insensitive), decoded as <c>Request.Query</c> decodes
+    /// them and joined as <c>Request.Query[name].ToString()</c> joins a repeated name's values; "" if absent.
+    /// </summary>
+    internal static string QueryValue(string? query, string name)
+    {
+        string? single = null;
+        List<string>? several = null;
+        foreach (var pair in new QueryStringEnumerable(query))
+        {
+            if (!pair.DecodeName().Span.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var value = pair.DecodeValue().ToString();
+            if (single is null)
+            {
+                single = value;
+            }
+            else
+            {
+                (several ??= [single]).Add(value);
+            }
+        }
+
+        // StringValues joins as Request.Query[name].ToString() does (empty values are left out).
+        return several is not null ? new StringValues([.. several]).ToString() : single ?? "";
     }
 
     private bool TryAddClientConnection(string client)
