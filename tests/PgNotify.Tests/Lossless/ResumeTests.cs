@@ -161,6 +161,7 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
         var t = PostgresFixture.Quote(table);
         var wait = TimeSpan.FromSeconds(30);
         var releaseFanOut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var replayAtSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var fanOutAtSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var replayEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var secondCalls = 0;
@@ -178,7 +179,9 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
                 {
                     if (Interlocked.Increment(ref secondCalls) == 1)
                     {
-                        // The replay, first: it goes on (sends the change and ends) once the fan-out judged it too.
+                        // The replay, first (the fan-out is held until this call): it goes on (sends the change and
+                        // ends) once the fan-out judged the change too.
+                        replayAtSecond.TrySetResult();
                         fanOutAtSecond.Task.Wait(wait).Should().BeTrue();
                     }
                     else
@@ -204,6 +207,7 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
         // Handled after the resume (requests take turns): its answer says the replay has ended.
         await resumed.SendJsonAsync(new { type = "unsubscribe", id = "after-replay", tables = new[] { "not_subscribed" } });
         await resumed.ReceiveTypeAsync("subscribed");
+        await replayAtSecond.Task.WaitAsync(wait);
         releaseFanOut.SetResult();
 
         var ids = new List<int>();
