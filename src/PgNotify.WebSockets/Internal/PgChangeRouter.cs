@@ -78,7 +78,11 @@ internal sealed partial class PgChangeRouter : BackgroundService
 
     public int SessionCount => _sessions.Count;
 
-    public bool IsExposed(PgTableName table) => _exposed.Contains(table);
+    /// <summary>
+    /// True when <paramref name="table"/> is one the app exposes; <paramref name="exposed"/> is then the router's own
+    /// instance of its name, which a subscription keeps instead of the strings parsed from the client's request.
+    /// </summary>
+    public bool TryGetExposed(PgTableName table, out PgTableName exposed) => _exposed.TryGetValue(table, out exposed);
 
 
     public void Register(SocketSession session) => _sessions.TryAdd(session, 0);

@@ -83,11 +83,6 @@ internal sealed partial class PgChangeWebSocketHandler
 
         try
         {
-            // Read from the raw query string: Request.Query would keep a parsed copy on the context for the socket's life.
-            var query = context.Request.QueryString.Value;
-            var tables = QueryValue(query, "tables")
-                .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var since = QueryValue(query, "since");
             var (socket, frames) = await AcceptAsync(context).ConfigureAwait(false);
             using var _ = socket;
             // The handshake's authentication expiry (cookie or bearer token), if the app authenticated the request.
@@ -97,7 +92,13 @@ internal sealed partial class PgChangeWebSocketHandler
             _metrics.SocketOpened();
             try
             {
-                await session.RunAsync(tables, since.Length > 0 ? since : null, context.RequestAborted).ConfigureAwait(false);
+                // Read from the raw query string (Request.Query would keep a parsed copy on the context for the socket's
+                // life), and passed on without being kept in this frame.
+                var query = context.Request.QueryString.Value;
+                await session.RunAsync(
+                    QueryValue(query, "tables").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                    QueryValue(query, "since") is { Length: > 0 } since ? since : null,
+                    context.RequestAborted).ConfigureAwait(false);
             }
             finally
             {

@@ -13,17 +13,20 @@ internal sealed class SocketRequests(
     ChangeSource source,
     SocketAuthorization authorization,
     SocketReplay replay,
-    SocketSnapshot snapshots,
     PgChangeWebSocketOptions options,
     WebSocketMetrics metrics,
     ILogger logger)
 {
-    private readonly Dictionary<PgTableName, Subscription> _subscriptions = [];
+    /// <summary>
+    /// One subscription per table, in a small array replaced whole on every change (requests take turns): an idle socket
+    /// with one table holds one element, not a dictionary, and the fan-out may read <see cref="Count"/> meanwhile.
+    /// </summary>
+    private Subscription[] _subscriptions = [];
     private SemaphoreSlim? _gate;
     private Task _snapshotRun = Task.CompletedTask;
     private CancellationTokenSource? _snapshotStop;
 
-    public int Count => _subscriptions.Count;
+    public int Count => Volatile.Read(ref _subscriptions).Length;
 
     /// <summary>Made at the first request (or re-authorization): a socket that never sends one holds none.</summary>
     private SemaphoreSlim Gate => LazyInitializer.EnsureInitialized(ref _gate, static () => new SemaphoreSlim(1, 1));
@@ -124,9 +127,23 @@ internal sealed class SocketRequests(
     /// <summary>Removes every subscription (the socket ended).</summary>
     public void Clear()
     {
-        router.Unsubscribe(session, [.. _subscriptions.Keys]);
-        metrics.SubscriptionsChanged(-_subscriptions.Count);
-        _subscriptions.Clear();
+        var all = _subscriptions;
+        router.Unsubscribe(session, [.. all.Select(s => s.Table)]);
+        metrics.SubscriptionsChanged(-all.Length);
+        Volatile.Write(ref _subscriptions, []);
+    }
+
+    private bool IsSubscribed(PgTableName table)
+    {
+        foreach (var subscription in _subscriptions)
+        {
+            if (subscription.Table.Equals(table))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private bool ParseSince(RequestId id, string? text, out long? since)
@@ -155,7 +172,7 @@ internal sealed class SocketRequests(
         var tables = new List<PgTableName>();
         foreach (var name in names)
         {
-            if (!PgTableName.TryParse(name, out var table) || !router.IsExposed(table))
+            if (!PgTableName.TryParse(name, out var parsed) || !router.TryGetExposed(parsed, out var table))
             {
                 session.EnqueueError(id, Protocol.ErrorCodes.UnknownTable, $"Table '{(name.Length > 64 ? name[..64] + "…" : name)}' is not available.");
                 return null;
@@ -167,8 +184,8 @@ internal sealed class SocketRequests(
             }
         }
 
-        var added = tables.Count(t => !_subscriptions.ContainsKey(t));
-        if (_subscriptions.Count + added > options.MaxSubscriptionsPerSocket)
+        var added = tables.Count(t => !IsSubscribed(t));
+        if (_subscriptions.Length + added > options.MaxSubscriptionsPerSocket)
         {
             session.EnqueueError(id, Protocol.ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {options.MaxSubscriptionsPerSocket} tables.");
             return null;
@@ -184,10 +201,7 @@ internal sealed class SocketRequests(
         }
 
         var subscriptions = tables.Select(t => new Subscription(t, operations, filter) { ResumedThrough = since ?? 0 }).ToList();
-        foreach (var subscription in subscriptions)
-        {
-            _subscriptions[subscription.Table] = subscription;
-        }
+        Volatile.Write(ref _subscriptions, [.. _subscriptions.Where(s => !tables.Contains(s.Table)), .. subscriptions]);
 
         if (since is not null || snapshot)
         {
@@ -231,6 +245,7 @@ internal sealed class SocketRequests(
         else if (snapshot)
         {
             // Taken after the subscription is live, so every change it does not hold reaches this socket.
+            var snapshots = session.Snapshots;
             return token => snapshots.SendAsync(id, subscriptions, limit, head, token);
         }
 
@@ -253,7 +268,8 @@ internal sealed class SocketRequests(
 
     private void Unsubscribe(RequestId id, List<PgTableName> tables, bool acknowledge)
     {
-        var removed = tables.Where(t => _subscriptions.Remove(t)).ToList();
+        var removed = tables.Distinct().Where(IsSubscribed).ToList();
+        Volatile.Write(ref _subscriptions, [.. _subscriptions.Where(s => !removed.Contains(s.Table))]);
         router.Unsubscribe(session, removed);
         metrics.SubscriptionsChanged(-removed.Count);
         if (acknowledge)
@@ -276,7 +292,7 @@ internal sealed class SocketRequests(
         try
         {
             var revoked = new List<PgTableName>();
-            foreach (var subscription in _subscriptions.Values.ToList())
+            foreach (var subscription in _subscriptions)
             {
                 if (!await authorization.AuthorizeSubscriptionAsync(subscription.Table, subscription.Operations).ConfigureAwait(false))
                 {

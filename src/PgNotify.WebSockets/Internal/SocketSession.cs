@@ -54,11 +54,15 @@ internal sealed partial class SocketSession
         _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
         _authorization = new SocketAuthorization(this, options, time, logger, authenticationExpires);
         _replay = new SocketReplay(this, _outbox, source, _authorization, options, time);
-        var snapshots = new SocketSnapshot(this, _outbox, source, _authorization, _replay, options, metrics, time, logger);
-        _requests = new SocketRequests(this, router, source, _authorization, _replay, snapshots, options, metrics, logger);
+        _requests = new SocketRequests(this, router, source, _authorization, _replay, options, metrics, logger);
     }
 
     public HttpContext HttpContext { get; }
+
+    private SocketSnapshot? _snapshots;
+
+    /// <summary>The socket's snapshot sending, made at its first snapshot request (called by the request handling only).</summary>
+    public SocketSnapshot Snapshots => _snapshots ??= new SocketSnapshot(this, _outbox, _source, _authorization, _replay, _options, _metrics, _time, _logger);
 
     public string Id => HttpContext.TraceIdentifier;
 
@@ -84,6 +88,10 @@ internal sealed partial class SocketSession
             {
                 await _requests.SubscribeInitialAsync(initialTables, initialSince, token).ConfigureAwait(false);
             }
+
+            // Not needed any more: this frame lasts as long as the socket.
+            initialTables = [];
+            initialSince = null;
 
             if (authorizationStop is not null)
             {
