@@ -186,6 +186,27 @@ public sealed class SecurityAndLimitsTests(PostgresFixture db) : IClassFixture<P
         (await crash.RequestAsync(new { type = "ping", id = "alive" })).GetProperty("type").GetString().Should().Be("pong");
     }
 
+    [Theory]
+    [InlineData("/ws/changes/", 400)] // ours: a plain GET is told the endpoint takes WebSockets only
+    [InlineData("/ws/changes", 400)]
+    [InlineData("/WS/Changes/", 400)] // path segments compare case-insensitively, as Map compared them
+    [InlineData("/ws/changes/extra", 404)] // below the endpoint: refused by the branch
+    [InlineData("/ws/changesx", 404)] // not the endpoint: the app's own answer (nothing else is mapped)
+    [InlineData("/ws", 404)]
+    public async Task UsePgChangeWebSockets_AnswersItsPathOnly(string path, int status)
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        using var http = new HttpClient { BaseAddress = host.BaseAddress };
+        using var response = await http.GetAsync(path);
+        ((int)response.StatusCode).Should().Be(status);
+        if (status == 400)
+        {
+            await using var socket = await TestSocket.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}{path}?tables={table}"));
+            await socket.ReceiveTypeAsync("subscribed");
+        }
+    }
+
     [Fact]
     public void UseAndMap_WithoutAddPgNotify_ThrowFriendlyErrors()
     {
