@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 
 namespace PgNotify.Internal;
@@ -43,10 +44,9 @@ internal struct PayloadFields
         var fields = default(PayloadFields);
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var isTimestamp = reader.ValueTextEquals("ts"u8);
             ref var field = ref Find(ref fields, ref reader);
             reader.Read();
-            field = PayloadField.ReadValue(ref reader, isTimestamp);
+            field = PayloadField.ReadValue(ref reader, isTimestamp: Unsafe.AreSame(ref field, ref fields.Ts));
         }
 
         // Past the closing brace: only whitespace may follow, or the reader throws.

@@ -100,19 +100,19 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
             // From now on the router may still bring changes the replay sent (it can lag behind the log reader):
             // the resumed tables skip everything through `through`, and everything through the client's own position,
             // which is above `through` when this instance lags behind the one the client came from. A held change is
-            // judged the same way. Other tables of the socket are not affected.
-            var skipThrough = new Dictionary<PgTableName, long>();
+            // judged the same way (Subscription.Resumed). Other tables of the socket are not affected.
+            var byTable = new Dictionary<PgTableName, Subscription>();
             foreach (var subscription in resumed)
             {
                 subscription.ResumedThrough = Math.Max(subscription.ResumedThrough, through);
-                skipThrough[subscription.Table] = subscription.ResumedThrough;
+                byTable[subscription.Table] = subscription;
             }
 
             if (!dropBuffered)
             {
                 foreach (var (frame, change) in held)
                 {
-                    if (!skipThrough.TryGetValue(change.Table, out var skip) || change.Position is not { } position || position > skip)
+                    if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Resumed(change))
                     {
                         session.EnqueueLive(frame, change);
                     }

@@ -47,6 +47,6 @@ internal sealed class Subscription(PgTableName table, IReadOnlyCollection<PgChan
 
     public bool Matches(PgChange change) =>
         (_operations & (1 << (int)change.Operation)) != 0
-        && (change.Position is not { } position || position > ResumedThrough)
+        && !Resumed(change)
         && (Filter is null || Filter.Matches(change));
 }
