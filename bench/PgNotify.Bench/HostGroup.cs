@@ -69,6 +69,9 @@ internal sealed class HostGroup : IDisposable
     /// <summary>Each host's CPU seconds so far.</summary>
     public double[] CpuSeconds() => [.. _hosts.Select(h => ProcStat.Read(h.Pid).CpuSeconds)];
 
+    /// <summary>The hosts' process ids.</summary>
+    public IEnumerable<int> Pids => _hosts.Select(h => h.Pid);
+
     /// <summary>Each host's RSS now.</summary>
     public long[] RssBytes() => [.. _hosts.Select(h => ProcStat.Read(h.Pid).RssBytes)];
 

@@ -86,6 +86,13 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
             {
                 // Hold the idle sockets a moment, then measure the server after a full GC.
                 await Task.Delay(TimeSpan.FromSeconds(3));
+                if (int.TryParse(Environment.GetEnvironmentVariable("BENCH_IDLE_HOLD_SECONDS"), out var hold) && hold > 0)
+                {
+                    // Time to take a heap dump of the host (dotnet-gcdump collect -p <pid>) with the sockets held.
+                    Console.WriteLine($"holding {scenario.Sockets} idle sockets for {hold} s (host pids: {string.Join(", ", host.Pids)})");
+                    await Task.Delay(TimeSpan.FromSeconds(hold));
+                }
+
                 result.ServerRssAfterBytes = host.RssBytes().Sum();
                 (result.ServerHeapAfterBytes, var rssAfterGc) = await host.GcAsync();
                 result.RssPerIdleSocketBytes = (double)(rssAfterGc - result.ServerRssBeforeBytes) / scenario.Sockets;
