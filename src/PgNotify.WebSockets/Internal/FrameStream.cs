@@ -15,8 +15,9 @@ namespace PgNotify.WebSockets.Internal;
 /// Server frames are unmasked, so a text frame is a 2-to-10-byte header and the payload as is: the same payload bytes
 /// serve every socket. The runtime's WebSocket writes each of its frames with one call (the server side never
 /// fragments what it sends here), which is what makes the two writers safe to interleave at frame boundaries.
+/// It is also the socket's <see cref="IFrameSink"/> (one object fewer per socket than a sink of its own).
 /// </remarks>
-internal sealed class FrameStream : Stream
+internal sealed class FrameStream : Stream, IFrameSink
 {
     private const byte FinText = 0x81;
     private const byte FinClose = 0x88;
@@ -51,6 +52,20 @@ internal sealed class FrameStream : Stream
             _connection?.Abort();
         }
     }
+
+    bool IFrameSink.WritesBatches => true;
+
+    async ValueTask IFrameSink.WriteAsync(IReadOnlyList<byte[]> frames)
+    {
+        if (!await WriteTextFramesAsync(frames).ConfigureAwait(false))
+        {
+            // The runtime's WebSocket closed its side itself (e.g. 1007 for invalid UTF-8 from the client).
+            throw new WebSocketException(WebSocketError.InvalidState, "The WebSocket has sent its close frame.");
+        }
+    }
+
+    Task IFrameSink.CloseAsync(WebSocketCloseStatus status, string? description, CancellationToken cancellationToken) =>
+        SocketFrameSink.CloseAsync(_socket!, status, description, cancellationToken);
 
     /// <summary>True once the WebSocket has written its close frame: nothing may follow it.</summary>
     public bool CloseWritten => _closeWritten;

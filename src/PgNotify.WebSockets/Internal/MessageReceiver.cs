@@ -22,9 +22,10 @@ internal readonly record struct Received(ReceivedKind Kind, WebSocketMessageType
 
 /// <summary>
 /// Reads the socket's messages, bounded in bytes across fragments, without holding a buffer while the socket is idle;
-/// and reads what is left after a close. Used by the session's receive loop only.
+/// and reads what is left after a close. Used by the session's receive loop only; static, so an idle socket holds no
+/// object of it.
 /// </summary>
-internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, TimeProvider time)
+internal static class MessageReceiver
 {
     private const int InitialBuffer = 4096;
 
@@ -32,11 +33,11 @@ internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, Tim
     /// Waits for the next message without holding a buffer, and without an async frame of ours: an idle socket costs
     /// no receive buffer and no state machine. Pass the result to <see cref="ReadAsync"/>.
     /// </summary>
-    public ValueTask<ValueWebSocketReceiveResult> WaitAsync(CancellationToken cancellationToken) =>
-        socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+    public static ValueTask<ValueWebSocketReceiveResult> WaitAsync(SocketSession session, CancellationToken cancellationToken) =>
+        session.Socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
 
     /// <summary>Reads the message that <see cref="WaitAsync"/> saw arrive.</summary>
-    public async ValueTask<Received> ReadAsync(ValueWebSocketReceiveResult peek, CancellationToken cancellationToken)
+    public static async ValueTask<Received> ReadAsync(SocketSession session, ValueWebSocketReceiveResult peek, CancellationToken cancellationToken)
     {
         if (peek.MessageType == WebSocketMessageType.Close)
         {
@@ -52,14 +53,14 @@ internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, Tim
             {
                 if (length == buffer.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, maxMessageBytes + 1));
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, session.Options.MaxMessageBytes + 1));
                     buffer.AsSpan(0, length).CopyTo(larger);
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = larger;
                 }
 
-                var room = Math.Min(buffer.Length, maxMessageBytes + 1) - length;
-                var result = await socket.ReceiveAsync(buffer.AsMemory(length, room), cancellationToken).ConfigureAwait(false);
+                var room = Math.Min(buffer.Length, session.Options.MaxMessageBytes + 1) - length;
+                var result = await session.Socket.ReceiveAsync(buffer.AsMemory(length, room), cancellationToken).ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
@@ -68,7 +69,7 @@ internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, Tim
 
                 length += result.Count;
                 end = result.EndOfMessage;
-                if (length > maxMessageBytes)
+                if (length > session.Options.MaxMessageBytes)
                 {
                     return new Received(ReceivedKind.TooBig, peek.MessageType, buffer, length);
                 }
@@ -84,11 +85,11 @@ internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, Tim
     }
 
     /// <summary>After our close frame the client may still be sending the rest of its message; discard it until its close.</summary>
-    public async Task DrainUntilClosedAsync(byte[] scratch, CancellationToken cancellationToken)
+    public static async Task DrainUntilClosedAsync(SocketSession session, byte[] scratch, CancellationToken cancellationToken)
     {
-        while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+        while (session.Socket.State is WebSocketState.Open or WebSocketState.CloseSent)
         {
-            var result = await socket.ReceiveAsync(scratch.AsMemory(), cancellationToken).ConfigureAwait(false);
+            var result = await session.Socket.ReceiveAsync(scratch.AsMemory(), cancellationToken).ConfigureAwait(false);
             if (result.MessageType == WebSocketMessageType.Close)
             {
                 return;
@@ -97,15 +98,15 @@ internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, Tim
     }
 
     /// <summary>Our close is on its way: lets the client answer it rather than resetting the connection under it.</summary>
-    public async Task AwaitClientCloseAsync(TimeSpan timeoutAfter)
+    public static async Task AwaitClientCloseAsync(SocketSession session, TimeSpan timeoutAfter)
     {
-        using var timeout = new CancellationTokenSource(timeoutAfter, time);
+        using var timeout = new CancellationTokenSource(timeoutAfter, session.Time);
         var scratch = ArrayPool<byte>.Shared.Rent(1024);
         try
         {
-            while (socket.State == WebSocketState.CloseSent)
+            while (session.Socket.State == WebSocketState.CloseSent)
             {
-                if ((await socket.ReceiveAsync(scratch.AsMemory(), timeout.Token).ConfigureAwait(false)).MessageType == WebSocketMessageType.Close)
+                if ((await session.Socket.ReceiveAsync(scratch.AsMemory(), timeout.Token).ConfigureAwait(false)).MessageType == WebSocketMessageType.Close)
                 {
                     return;
                 }
@@ -120,7 +121,7 @@ internal sealed class MessageReceiver(WebSocket socket, int maxMessageBytes, Tim
             // The runtime closed the socket itself after a receive error (e.g. 1007 for invalid UTF-8) and refuses
             // further reads. Closing the connection at once would make the kernel answer the client's close reply
             // with a reset, which can wipe our close frame from the client's receive buffer: linger briefly instead.
-            await Task.Delay(TimeSpan.FromMilliseconds(250), time, CancellationToken.None).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(250), session.Time, CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {

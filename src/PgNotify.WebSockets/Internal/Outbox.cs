@@ -5,8 +5,8 @@ namespace PgNotify.WebSockets.Internal;
 
 /// <summary>
 /// One socket's outgoing frames: a queue bounded in frames and bytes, the slow-consumer lag (drop and count, then one
-/// resync), coalesced resyncs and the close. Its <see cref="OutboxWriter"/> holds the writer role. One lock
-/// (<see cref="_gate"/>) guards the queue, the lag and the waiting resync; the counters are atomics read without it.
+/// resync), coalesced resyncs and the close. Its <see cref="OutboxWriter"/> holds the writer role. One lock (the
+/// queue's monitor) guards the queue, the lag and the waiting resync; the counters are atomics read without it.
 /// </summary>
 internal sealed class Outbox
 {
@@ -22,14 +22,12 @@ internal sealed class Outbox
     private const int TrimAbove = 64;
 
     private readonly OutboxWriter _writer;
-    private readonly PgChangeWebSocketOptions _options;
-    private readonly WebSocketMetrics _metrics;
-    private readonly ILogger _logger;
-    private readonly string _id;
+    private readonly IOutboxOwner _owner;
 
-    // A plain queue under the lock rather than a ConcurrentQueue: an idle socket then holds no 32-slot segment (about
-    // 2 KB per socket, docs/benchmarks.md), and the lock is taken once per frame by at most two threads.
-    private readonly Lock _gate = new();
+    // A plain queue under a lock rather than a ConcurrentQueue: an idle socket then holds no 32-slot segment (about
+    // 2 KB per socket, docs/benchmarks.md), and the lock is taken once per frame by at most two threads. The lock is
+    // the queue's own monitor: a Lock object would be 40 more bytes per idle socket, and the
+    // monitor allocates nothing until two threads meet on it.
     private readonly Queue<Outbound> _queue = new();
     private int _queuePeak;
     private bool _lagging;
@@ -45,15 +43,19 @@ internal sealed class Outbox
     private string? _closeDescription;
     private volatile bool _completing;
 
-    /// <summary>Bounds from <paramref name="options"/>; <paramref name="aborted"/> is cancelled when the writer fails.</summary>
-    public Outbox(IFrameSink sink, PgChangeWebSocketOptions options, WebSocketMetrics metrics, TimeProvider time, ILogger logger, string id, CancellationTokenSource aborted)
+    /// <summary>Bounds from the owner's options; the owner is aborted when the writer fails.</summary>
+    public Outbox(IFrameSink sink, IOutboxOwner owner)
     {
-        _options = options;
-        _metrics = metrics;
-        _logger = logger;
-        _id = id;
-        _writer = new OutboxWriter(this, sink, metrics, time, logger, id, aborted);
+        _owner = owner;
+        _writer = new OutboxWriter(this, sink);
     }
+
+    /// <summary>The socket this outbox belongs to.</summary>
+    public IOutboxOwner Owner => _owner;
+
+    private PgChangeWebSocketOptions Options => _owner.Options;
+
+    private WebSocketMetrics Metrics => _owner.Metrics;
 
     /// <summary>Change frames queued and not yet taken by the writer.</summary>
     public int PendingChanges => Volatile.Read(ref _pendingChanges);
@@ -94,12 +96,12 @@ internal sealed class Outbox
 
         if (Volatile.Read(ref _lagging))
         {
-            lock (_gate)
+            lock (_queue)
             {
                 if (_lagging)
                 {
                     _missed++;
-                    _metrics.ChangeDropped();
+                    Metrics.ChangeDropped();
                     return;
                 }
             }
@@ -107,7 +109,7 @@ internal sealed class Outbox
 
         var pendingBytes = Interlocked.Add(ref _pendingBytes, frame.Length);
         var pending = Interlocked.Increment(ref _pendingChanges);
-        if (pending > _options.SendQueueCapacity || (pendingBytes > _options.SendQueueMaxBytes && pending > 1))
+        if (pending > Options.SendQueueCapacity || (pendingBytes > Options.SendQueueMaxBytes && pending > 1))
         {
             // Full in frames or in bytes (a frame larger than the bound still goes to a socket with nothing queued).
             Interlocked.Decrement(ref _pendingChanges);
@@ -117,7 +119,7 @@ internal sealed class Outbox
         }
 
         // A batch routed at once may be large in bytes: past half the byte bound, write now rather than after the batch.
-        Enqueue(new Outbound(frame, timestamp, OutboundKind.Change, type), startWriting || pendingBytes > _options.SendQueueMaxBytes / 2);
+        Enqueue(new Outbound(frame, timestamp, OutboundKind.Change, type), startWriting || pendingBytes > Options.SendQueueMaxBytes / 2);
     }
 
     /// <summary>Queues a control frame; a socket with too many of them waiting (it does not read) is closed.</summary>
@@ -140,7 +142,7 @@ internal sealed class Outbox
     /// </summary>
     public void EnqueueResync(string reason, long? missed)
     {
-        lock (_gate)
+        lock (_queue)
         {
             _resyncReason = reason;
             _resyncMissed = missed is { } count && _resyncMissed is { } sum ? sum + count : (_resyncQueued ? null : missed);
@@ -168,6 +170,9 @@ internal sealed class Outbox
     /// <summary>Nothing more is queued from now on (the session ends); what is queued still goes out.</summary>
     public void Complete() => _completing = true;
 
+    /// <summary>True once <see cref="Complete"/> was called.</summary>
+    public bool Completed => _completing;
+
     /// <summary>Writes what is queued, on this thread as far as the writes complete at once, unless a write is running.</summary>
     public void StartWriting() => _writer.Start();
 
@@ -176,22 +181,22 @@ internal sealed class Outbox
 
     private void Overflowed()
     {
-        _metrics.ChangeDropped();
-        if (_options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
+        Metrics.ChangeDropped();
+        if (Options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
         {
-            SocketSession.Log.SlowConsumerClosed(_logger, _id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
-            _metrics.SlowConsumerClosed();
+            SocketSession.Log.SlowConsumerClosed(_owner.Logger, _owner.Id, Options.SendQueueCapacity, Options.SendQueueMaxBytes);
+            Metrics.SlowConsumerClosed();
             RequestClose(WebSocketCloseStatus.PolicyViolation, "slow consumer");
             return;
         }
 
-        lock (_gate)
+        lock (_queue)
         {
             if (!_lagging && !_loggedLagging)
             {
                 // Once per socket: a socket that keeps falling behind must not become a log storm.
                 _loggedLagging = true;
-                SocketSession.Log.SlowConsumerLagging(_logger, _id, _options.SendQueueCapacity, _options.SendQueueMaxBytes);
+                SocketSession.Log.SlowConsumerLagging(_owner.Logger, _owner.Id, Options.SendQueueCapacity, Options.SendQueueMaxBytes);
             }
 
             _lagging = true;
@@ -206,7 +211,7 @@ internal sealed class Outbox
             return;
         }
 
-        lock (_gate)
+        lock (_queue)
         {
             _queue.Enqueue(item);
             _queuePeak = Math.Max(_queuePeak, _queue.Count);
@@ -221,7 +226,7 @@ internal sealed class Outbox
     /// <summary>Takes the next frame for the writer, and counts it out of the bounds.</summary>
     internal bool TryDequeue(out Outbound item)
     {
-        lock (_gate)
+        lock (_queue)
         {
             if (!_queue.TryDequeue(out item))
             {
@@ -245,7 +250,7 @@ internal sealed class Outbox
     /// <summary>True when nothing is queued; trims the queue's buffer after a burst.</summary>
     internal bool QueueIsEmpty()
     {
-        lock (_gate)
+        lock (_queue)
         {
             if (_queue.Count > 0)
             {
@@ -266,7 +271,7 @@ internal sealed class Outbox
     /// <summary>A coalesced resync: built when sent, with every count added to it while it waited.</summary>
     internal byte[] TakeResyncFrame()
     {
-        lock (_gate)
+        lock (_queue)
         {
             var frame = Frames.Resync(_resyncReason, _resyncMissed);
             _resyncQueued = false;
@@ -278,7 +283,7 @@ internal sealed class Outbox
     /// <summary>The lag is over: the count of what was dropped since it began.</summary>
     internal long TakeMissed()
     {
-        lock (_gate)
+        lock (_queue)
         {
             var missed = _missed;
             _missed = 0;

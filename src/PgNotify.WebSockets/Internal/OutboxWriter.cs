@@ -10,7 +10,7 @@ namespace PgNotify.WebSockets.Internal;
 /// without waiting), and only a write that has to wait for the peer continues on the thread pool. Frames that queued up
 /// meanwhile go out together, in one write. Only one write runs at a time (<see cref="_writing"/>); no lock.
 /// </summary>
-internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetrics metrics, TimeProvider time, ILogger logger, string id, CancellationTokenSource aborted)
+internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink)
 {
     /// <summary>At most this many bytes of frames in one write.</summary>
     private const int MaxBatchBytes = 64 * 1024;
@@ -85,7 +85,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
                 {
                     // The queue is empty: a socket that overflowed gets its one resync now, after everything before the loss.
                     var missed = outbox.TakeMissed();
-                    _lastSlowConsumerResync = time.GetTimestamp();
+                    _lastSlowConsumerResync = outbox.Owner.Time.GetTimestamp();
                     Held.Items.Add(new Outbound(Frames.Resync(Protocol.ResyncReasons.SlowConsumer, missed), null, OutboundKind.Control, Protocol.FrameTypes.Resync));
                 }
 
@@ -104,7 +104,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
                     await sink.CloseAsync(outbox.CloseStatus, outbox.CloseDescription, Token).ConfigureAwait(false);
 
                     // The receive loop waits for the client's close, but not forever.
-                    aborted.CancelAfter(Outbox.CloseHandshakeTimeout);
+                    outbox.Owner.AbortAfter(Outbox.CloseHandshakeTimeout);
                     return;
                 }
 
@@ -134,22 +134,22 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException or ConnectionAbortedException)
         {
             // The peer is gone or the socket was aborted: the receive loop ends the session.
-            await StopAsync().ConfigureAwait(false);
+            Stop();
         }
         catch (Exception ex)
         {
             // A bug of ours: this socket stops (the receive loop ends the session), the others are unaffected, and the
             // writer's task never faults, so that whoever started it on its own thread (the fan-out) is not hit.
-            SocketSession.Log.UnexpectedError(logger, id, ex);
-            await StopAsync().ConfigureAwait(false);
+            SocketSession.Log.UnexpectedError(outbox.Owner.Logger, outbox.Owner.Id, ex);
+            Stop();
         }
     }
 
-    private async Task StopAsync()
+    private void Stop()
     {
         _done = true;
         GiveBackBatch();
-        await aborted.CancelAsync().ConfigureAwait(false);
+        outbox.Owner.Abort();
     }
 
     private WriteBatch Held => _held!;
@@ -180,7 +180,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
             return true;
         }
 
-        var since = time.GetElapsedTime(_lastSlowConsumerResync);
+        var since = outbox.Owner.Time.GetElapsedTime(_lastSlowConsumerResync);
         if (since >= Outbox.SlowConsumerResyncInterval)
         {
             return true;
@@ -198,7 +198,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
     {
         try
         {
-            await Task.Delay(delay, time, Token).ConfigureAwait(false);
+            await Task.Delay(delay, outbox.Owner.Time, Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -206,7 +206,10 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
         }
 
         Volatile.Write(ref _resyncWakeSet, 0);
-        Start();
+        if (!outbox.Completed)
+        {
+            Start(); // not after the session ended: its token is the request's, which a normal end does not cancel
+        }
     }
 
     private ValueTask WriteBatchAsync()
@@ -240,8 +243,9 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink, WebSocketMetr
 
     private void RecordSent()
     {
+        var metrics = outbox.Owner.Metrics;
         metrics.Written();
-        var now = time.GetUtcNow();
+        var now = outbox.Owner.Time.GetUtcNow();
         foreach (var item in Held.Items)
         {
             metrics.FrameSent(item.Type ?? Protocol.FrameTypes.Change, item.Frame!.Length);

@@ -24,7 +24,8 @@ internal sealed partial class PgChangeWebSocketHandler
     private readonly ILogger _logger;
     private readonly ILogger _sessionLogger;
     private int _connections;
-    private readonly Dictionary<string, int> _clients = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ClientConnections> _clients = new(StringComparer.Ordinal);
+    private readonly Action<SocketSession, object?> _socketEnded;
 
     public PgChangeWebSocketHandler(
         PgChangeRouter router,
@@ -41,15 +42,19 @@ internal sealed partial class PgChangeWebSocketHandler
         _time = time;
         _logger = loggerFactory.CreateLogger<PgChangeWebSocketHandler>();
         _sessionLogger = loggerFactory.CreateLogger("PgNotify.WebSockets.Socket");
+        _socketEnded = SocketEnded;
     }
 
-    public async Task HandleAsync(HttpContext context)
+    /// <summary>
+    /// Checks the handshake and runs the socket. Not an async method: once the socket is accepted (at once, over
+    /// HTTP/1.1), the task returned is the session's own, so an idle socket keeps no frame of this method.
+    /// </summary>
+    public Task HandleAsync(HttpContext context)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await context.Response.WriteAsync("This endpoint accepts WebSocket connections only (see PgNotify's docs/protocol.md).", context.RequestAborted).ConfigureAwait(false);
-            return;
+            return context.Response.WriteAsync("This endpoint accepts WebSocket connections only (see PgNotify's docs/protocol.md).", context.RequestAborted);
         }
 
         if (!IsOriginAllowed(context.Request))
@@ -57,7 +62,7 @@ internal sealed partial class PgChangeWebSocketHandler
             Log.OriginRejected(_logger, context.Request.Headers.Origin.ToString());
             _metrics.HandshakeRejected("origin");
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
+            return Task.CompletedTask;
         }
 
         if (Interlocked.Increment(ref _connections) > _options.MaxConnections)
@@ -67,50 +72,97 @@ internal sealed partial class PgChangeWebSocketHandler
             _metrics.HandshakeRejected("connection_limit");
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             context.Response.Headers.RetryAfter = "5";
-            return;
+            return Task.CompletedTask;
         }
 
-        var client = ClientKey(context);
-        if (!TryAddClientConnection(client))
+        var key = ClientKey(context);
+        if (TryAddClientConnection(key) is not { } client)
         {
             Interlocked.Decrement(ref _connections);
-            Log.TooManyConnectionsForClient(_logger, client.StartsWith("user:", StringComparison.Ordinal) ? "an authenticated user" : client, _options.MaxConnectionsPerClient);
+            Log.TooManyConnectionsForClient(_logger, key.StartsWith("user:", StringComparison.Ordinal) ? "an authenticated user" : key, _options.MaxConnectionsPerClient);
             _metrics.HandshakeRejected("client_connection_limit");
             context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
             context.Response.Headers.RetryAfter = "5";
-            return;
+            return Task.CompletedTask;
         }
 
+        Task<(WebSocket Socket, FrameStream? Frames)> accept;
         try
         {
-            var (socket, frames) = await AcceptAsync(context).ConfigureAwait(false);
-            using var _ = socket;
+            accept = AcceptAsync(context);
+        }
+        catch
+        {
+            ReleaseConnection(client);
+            throw;
+        }
+
+        return accept.IsCompletedSuccessfully ? Run(context, accept.Result, client) : AcceptThenRunAsync(context, accept, client);
+    }
+
+    private async Task AcceptThenRunAsync(HttpContext context, Task<(WebSocket Socket, FrameStream? Frames)> accept, ClientConnections client)
+    {
+        (WebSocket Socket, FrameStream? Frames) accepted;
+        try
+        {
+            accepted = await accept.ConfigureAwait(false);
+        }
+        catch
+        {
+            ReleaseConnection(client);
+            throw;
+        }
+
+        await Run(context, accepted, client).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs an accepted socket; its session calls <see cref="SocketEnded"/> when it ends.</summary>
+    private Task Run(HttpContext context, (WebSocket Socket, FrameStream? Frames) accepted, ClientConnections client)
+    {
+        SocketSession session;
+        try
+        {
             // The handshake's authentication expiry (cookie or bearer token), if the app authenticated the request.
             var expires = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
-            var session = new SocketSession(socket, frames, context, _router, _source, _options, _metrics, _time, _sessionLogger, expires);
+            session = new SocketSession(accepted.Socket, accepted.Frames, context, _router, _source, _options, _metrics, _time, _sessionLogger, expires);
             _router.Register(session);
-            _metrics.SocketOpened();
-            try
-            {
-                // Read from the raw query string (Request.Query would keep a parsed copy on the context for the socket's
-                // life), and passed on without being kept in this frame.
-                var query = context.Request.QueryString.Value;
-                await session.RunAsync(
-                    QueryValue(query, "tables").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                    QueryValue(query, "since") is { Length: > 0 } since ? since : null,
-                    context.RequestAborted).ConfigureAwait(false);
-            }
-            finally
-            {
-                _router.Unregister(session);
-                _metrics.SocketClosed();
-            }
+        }
+        catch
+        {
+            accepted.Socket.Dispose();
+            ReleaseConnection(client);
+            throw;
+        }
+
+        _metrics.SocketOpened();
+
+        // Read from the raw query string (Request.Query would keep a parsed copy on the context for the socket's life).
+        var query = context.Request.QueryString.Value;
+        return session.RunAsync(
+            QueryValue(query, "tables").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            QueryValue(query, "since") is { Length: > 0 } since ? since : null,
+            context.RequestAborted,
+            _socketEnded,
+            client);
+    }
+
+    private void SocketEnded(SocketSession session, object? client)
+    {
+        try
+        {
+            _router.Unregister(session);
+            _metrics.SocketClosed();
         }
         finally
         {
-            RemoveClientConnection(client);
-            Interlocked.Decrement(ref _connections);
+            ReleaseConnection((ClientConnections)client!);
         }
+    }
+
+    private void ReleaseConnection(ClientConnections client)
+    {
+        RemoveClientConnection(client);
+        Interlocked.Decrement(ref _connections);
     }
 
     /// <summary>
@@ -160,34 +212,45 @@ internal sealed partial class PgChangeWebSocketHandler
         return several is not null ? new StringValues([.. several]).ToString() : single ?? "";
     }
 
-    private bool TryAddClientConnection(string client)
+    /// <summary>Counts one more socket for <paramref name="key"/>; null when it has as many as it may have.</summary>
+    /// <returns>The client's entry, shared by its sockets (each socket keeps a reference, not a copy of the key).</returns>
+    private ClientConnections? TryAddClientConnection(string key)
     {
         lock (_clients)
         {
-            _clients.TryGetValue(client, out var count);
-            if (count >= _options.MaxConnectionsPerClient)
+            if (!_clients.TryGetValue(key, out var client))
             {
-                return false;
+                client = new ClientConnections(key);
+                _clients.Add(key, client);
             }
 
-            _clients[client] = count + 1;
-            return true;
+            if (client.Count >= _options.MaxConnectionsPerClient)
+            {
+                return null; // an entry with no socket is not left behind: a client at the limit has one already
+            }
+
+            client.Count++;
+            return client;
         }
     }
 
-    private void RemoveClientConnection(string client)
+    private void RemoveClientConnection(ClientConnections client)
     {
         lock (_clients)
         {
-            if (_clients.TryGetValue(client, out var count) && count > 1)
+            if (--client.Count == 0)
             {
-                _clients[client] = count - 1;
-            }
-            else
-            {
-                _clients.Remove(client);
+                _clients.Remove(client.Key);
             }
         }
+    }
+
+    /// <summary>One client's open sockets (<see cref="PgChangeWebSocketOptions.MaxConnectionsPerClient"/>).</summary>
+    private sealed class ClientConnections(string key)
+    {
+        public string Key { get; } = key;
+
+        public int Count { get; set; }
     }
 
     /// <summary>

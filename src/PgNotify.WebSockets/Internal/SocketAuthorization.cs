@@ -9,7 +9,7 @@ namespace PgNotify.WebSockets.Internal;
 /// <see cref="PgChangeWebSocketOptions.ReauthorizeInterval"/>, and the socket closes when the handshake's
 /// authentication expires. Holds no mutable state of its own.
 /// </summary>
-internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSocketOptions options, TimeProvider time, ILogger logger, DateTimeOffset? authenticationExpires)
+internal sealed class SocketAuthorization(SocketSession session, DateTimeOffset? authenticationExpires)
 {
     /// <summary>
     /// Authorizes one change for this socket through the app's hook. An UPDATE that passes is asked about again for its
@@ -19,7 +19,7 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
     /// <param name="oldRow">The UPDATE's old row as a change of its own, made once per change and shared by sockets.</param>
     public ChangeAccess AuthorizeChange(PgChange change, ref PgChange? oldRow)
     {
-        if (options.AuthorizeChange is not { } hook)
+        if (session.Options.AuthorizeChange is not { } hook)
         {
             return ChangeAccess.Full;
         }
@@ -46,7 +46,7 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
         }
         catch (Exception ex)
         {
-            SocketSession.Log.ChangeHookFailed(logger, session.Id, change.Table, ex);
+            SocketSession.Log.ChangeHookFailed(session.Logger, session.Id, change.Table, ex);
             return false;
         }
     }
@@ -54,7 +54,7 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
     /// <summary>Asks <c>AuthorizeSubscription</c> about one table; no hook allows it, a throwing hook refuses it.</summary>
     public async Task<bool> AuthorizeSubscriptionAsync(PgTableName table, IReadOnlyCollection<PgChangeOperation> operations)
     {
-        if (options.AuthorizeSubscription is not { } authorize)
+        if (session.Options.AuthorizeSubscription is not { } authorize)
         {
             return true;
         }
@@ -65,13 +65,13 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            SocketSession.Log.SubscriptionHookFailed(logger, session.Id, table, ex);
+            SocketSession.Log.SubscriptionHookFailed(session.Logger, session.Id, table, ex);
             return false;
         }
     }
 
     private TimeSpan? ReauthorizeInterval =>
-        options.AuthorizeSubscription is not null && options.ReauthorizeInterval > TimeSpan.Zero ? options.ReauthorizeInterval : null;
+        session.Options.AuthorizeSubscription is not null && session.Options.ReauthorizeInterval > TimeSpan.Zero ? session.Options.ReauthorizeInterval : null;
 
     /// <summary>True when the socket has something to supervise: periodic re-authorization, or an authentication expiry.</summary>
     public bool NeedsSupervision => ReauthorizeInterval is not null || authenticationExpires is not null;
@@ -88,15 +88,15 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
             return;
         }
 
-        var nextReauthorization = interval is { } first ? time.GetUtcNow() + first : DateTimeOffset.MaxValue;
+        var nextReauthorization = interval is { } first ? session.Time.GetUtcNow() + first : DateTimeOffset.MaxValue;
         try
         {
             while (true)
             {
-                var now = time.GetUtcNow();
+                var now = session.Time.GetUtcNow();
                 if (authenticationExpires is { } expires && now >= expires)
                 {
-                    SocketSession.Log.AuthenticationExpired(logger, session.Id, expires);
+                    SocketSession.Log.AuthenticationExpired(session.Logger, session.Id, expires);
                     session.RequestClose((WebSocketCloseStatus)Protocol.CloseCodes.AuthenticationExpired, "authentication expired");
                     return;
                 }
@@ -109,7 +109,7 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
                 }
 
                 var wake = authenticationExpires is { } at && at < nextReauthorization ? at : nextReauthorization;
-                await Task.Delay(wake - now, time, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(wake - now, session.Time, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -119,7 +119,7 @@ internal sealed class SocketAuthorization(SocketSession session, PgChangeWebSock
         catch (Exception ex)
         {
             // A bug of ours: this socket closes with 1011, the others are unaffected.
-            SocketSession.Log.UnexpectedError(logger, session.Id, ex);
+            SocketSession.Log.UnexpectedError(session.Logger, session.Id, ex);
             session.RequestClose(WebSocketCloseStatus.InternalServerError, "internal error");
         }
     }

@@ -3,35 +3,29 @@ using System.Net.WebSockets;
 namespace PgNotify.WebSockets.Internal;
 
 /// <summary>
-/// Writes frames to a socket: many in one write through the connection's stream when the server gave us one
-/// (<see cref="FrameStream"/>), otherwise one <see cref="WebSocket.SendAsync(ReadOnlyMemory{byte}, WebSocketMessageType, bool, CancellationToken)"/> per frame.
+/// Writes frames to a socket with one <see cref="WebSocket.SendAsync(ReadOnlyMemory{byte}, WebSocketMessageType, bool, CancellationToken)"/>
+/// per frame: where the server gave us no connection stream to write batches to (HTTP/2, test servers). Over HTTP/1.1
+/// the socket's <see cref="FrameStream"/> is its sink.
 /// </summary>
-internal sealed class SocketFrameSink(WebSocket socket, FrameStream? frames) : IFrameSink
+internal sealed class SocketFrameSink(WebSocket socket) : IFrameSink
 {
-    public bool WritesBatches => frames is not null;
+    public bool WritesBatches => false;
 
     public async ValueTask WriteAsync(IReadOnlyList<byte[]> batch)
     {
-        if (frames is null)
+        // No token: a registration per send was a measurable cost (docs/benchmarks.md). A send that must stop is
+        // stopped by aborting the socket, which the session does when it ends.
+        foreach (var frame in batch)
         {
-            // No token: a registration per send was a measurable cost (docs/benchmarks.md). A send that must stop is
-            // stopped by aborting the socket, which the session does when it ends.
-            foreach (var frame in batch)
-            {
-                await socket.SendAsync(frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            return;
-        }
-
-        if (!await frames.WriteTextFramesAsync(batch).ConfigureAwait(false))
-        {
-            // The runtime's WebSocket closed its side itself (e.g. 1007 for invalid UTF-8 from the client).
-            throw new WebSocketException(WebSocketError.InvalidState, "The WebSocket has sent its close frame.");
+            await socket.SendAsync(frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
-    public async Task CloseAsync(WebSocketCloseStatus status, string? description, CancellationToken cancellationToken)
+    public Task CloseAsync(WebSocketCloseStatus status, string? description, CancellationToken cancellationToken) =>
+        CloseAsync(socket, status, description, cancellationToken);
+
+    /// <summary>Sends the close frame, if <paramref name="socket"/> can still send one.</summary>
+    internal static async Task CloseAsync(WebSocket socket, WebSocketCloseStatus status, string? description, CancellationToken cancellationToken)
     {
         if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {

@@ -7,7 +7,7 @@ namespace PgNotify.WebSockets.Internal;
 /// wait in a <see cref="ReplayBuffer"/>, then releases them, with no gap and no duplicate at the switchover. The
 /// replay runs on the socket's request handling; <see cref="TryHold"/> is called by the fan-out thread.
 /// </summary>
-internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeSource source, SocketAuthorization authorization, PgChangeWebSocketOptions options, TimeProvider time)
+internal sealed class SocketReplay(SocketSession session)
 {
     /// <summary>Made at the first resume: most sockets never resume, and an idle socket should hold as little as possible.</summary>
     private ReplayBuffer? _buffer;
@@ -17,7 +17,7 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
     {
         if (_buffer is not { } buffer)
         {
-            buffer = new ReplayBuffer(options.SendQueueCapacity * 10, options.SendQueueMaxBytes * 10L);
+            buffer = new ReplayBuffer(session.Options.SendQueueCapacity * 10, session.Options.SendQueueMaxBytes * 10L);
             Volatile.Write(ref _buffer, buffer); // published whole to the fan-out thread's TryHold
         }
 
@@ -42,7 +42,7 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
             subscription.ResumedThrough = after;
         }
 
-        if (after < await source.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
+        if (after < await session.Source.GetPrunedThroughAsync(cancellationToken).ConfigureAwait(false))
         {
             End(through, dropBuffered: false, subscriptions);
             session.EnqueueResync(Protocol.ResyncReasons.PositionExpired, null);
@@ -51,7 +51,7 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
 
         var buffer = new ArrayBufferWriter<byte>(4096);
         var byTable = subscriptions.ToDictionary(s => s.Table);
-        await foreach (var change in source.ReadAsync(after, through, byTable.Keys, cancellationToken).ConfigureAwait(false))
+        await foreach (var change in session.Source.ReadAsync(after, through, byTable.Keys, cancellationToken).ConfigureAwait(false))
         {
             if (!byTable.TryGetValue(change.Table, out var subscription) || !subscription.Matches(change))
             {
@@ -59,16 +59,16 @@ internal sealed class SocketReplay(SocketSession session, Outbox outbox, ChangeS
             }
 
             PgChange? oldRow = null;
-            var access = authorization.AuthorizeChange(change, ref oldRow);
+            var access = session.Authorization.AuthorizeChange(change, ref oldRow);
             if (access == ChangeAccess.Denied)
             {
                 continue;
             }
 
             // Pace the replay to the client: never more than half the send queue at once.
-            while (outbox.PendingChanges > options.SendQueueCapacity / 2 || outbox.PendingBytes > options.SendQueueMaxBytes / 2)
+            while (session.Outbox.PendingChanges > session.Options.SendQueueCapacity / 2 || session.Outbox.PendingBytes > session.Options.SendQueueMaxBytes / 2)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(5), time, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(5), session.Time, cancellationToken).ConfigureAwait(false);
             }
 
             session.EnqueueLive(Frames.Change(change, buffer, includeOld: access == ChangeAccess.Full), change);

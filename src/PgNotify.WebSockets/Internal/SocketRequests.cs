@@ -7,15 +7,7 @@ namespace PgNotify.WebSockets.Internal;
 /// handled one at a time on the socket's receive loop; the periodic re-authorization takes the same gate, so only one
 /// side changes the subscriptions at a time.
 /// </summary>
-internal sealed class SocketRequests(
-    SocketSession session,
-    PgChangeRouter router,
-    ChangeSource source,
-    SocketAuthorization authorization,
-    SocketReplay replay,
-    PgChangeWebSocketOptions options,
-    WebSocketMetrics metrics,
-    ILogger logger)
+internal sealed class SocketRequests(SocketSession session, PgChangeRouter router)
 {
     /// <summary>
     /// One subscription per table, in a small array replaced whole on every change (requests take turns): an idle socket
@@ -102,7 +94,7 @@ internal sealed class SocketRequests(
         catch (Exception ex)
         {
             // A bug of ours: this socket closes with 1011, the others are unaffected.
-            SocketSession.Log.UnexpectedError(logger, session.Id, ex);
+            SocketSession.Log.UnexpectedError(session.Logger, session.Id, ex);
             session.RequestClose(System.Net.WebSockets.WebSocketCloseStatus.InternalServerError, "internal error");
         }
         finally
@@ -129,7 +121,7 @@ internal sealed class SocketRequests(
     {
         var all = _subscriptions;
         router.Unsubscribe(session, [.. all.Select(s => s.Table)]);
-        metrics.SubscriptionsChanged(-all.Length);
+        session.Metrics.SubscriptionsChanged(-all.Length);
         Volatile.Write(ref _subscriptions, []);
     }
 
@@ -154,13 +146,13 @@ internal sealed class SocketRequests(
             return true;
         }
 
-        if (source.Lossless && Protocol.Positions.TryParse(text, out var value))
+        if (session.Source.Lossless && Protocol.Positions.TryParse(text, out var value))
         {
             since = value;
             return true;
         }
 
-        session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, source.Lossless
+        session.EnqueueError(id, Protocol.ErrorCodes.InvalidPosition, session.Source.Lossless
             ? "\"since\" must be a position: a whole number of zero or more, as a JSON integer or a string of at most 19 digits."
             : "\"since\" needs lossless delivery, which this server does not have turned on.");
         return false;
@@ -185,15 +177,15 @@ internal sealed class SocketRequests(
         }
 
         var added = tables.Count(t => !IsSubscribed(t));
-        if (_subscriptions.Length + added > options.MaxSubscriptionsPerSocket)
+        if (_subscriptions.Length + added > session.Options.MaxSubscriptionsPerSocket)
         {
-            session.EnqueueError(id, Protocol.ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {options.MaxSubscriptionsPerSocket} tables.");
+            session.EnqueueError(id, Protocol.ErrorCodes.TooManySubscriptions, $"A socket may subscribe to at most {session.Options.MaxSubscriptionsPerSocket} tables.");
             return null;
         }
 
         foreach (var table in tables)
         {
-            if (!await authorization.AuthorizeSubscriptionAsync(table, operations).ConfigureAwait(false))
+            if (!await session.Authorization.AuthorizeSubscriptionAsync(table, operations).ConfigureAwait(false))
             {
                 session.EnqueueError(id, Protocol.ErrorCodes.Forbidden, $"Subscribing to '{table}' is not allowed.");
                 return null;
@@ -206,11 +198,11 @@ internal sealed class SocketRequests(
         if (since is not null || snapshot)
         {
             // Live changes wait from now on: a resume sends them after its replay, a snapshot after its rows.
-            replay.Begin();
+            session.Replay.Begin();
         }
 
         router.Subscribe(session, subscriptions);
-        metrics.SubscriptionsChanged(added);
+        session.Metrics.SubscriptionsChanged(added);
 
         // Acknowledge only once changes flow: the listener must be listening (it may be reconnecting right now), and
         // with lossless delivery the log must be settled up to where it stood when the listener started (right after a
@@ -218,17 +210,17 @@ internal sealed class SocketRequests(
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(options.SubscribeTimeout);
-            await source.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
-            if (source.Lossless)
+            timeout.CancelAfter(session.Options.SubscribeTimeout);
+            await session.Source.WaitUntilListeningAsync(timeout.Token).ConfigureAwait(false);
+            if (session.Source.Lossless)
             {
-                await source.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
+                await session.Source.WaitUntilCaughtUpAsync(timeout.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             Unsubscribe(RequestId.None, tables, acknowledge: false);
-            replay.End(long.MaxValue, dropBuffered: true, subscriptions);
+            session.Replay.End(long.MaxValue, dropBuffered: true, subscriptions);
             session.EnqueueError(id, Protocol.ErrorCodes.Unavailable, "The server is not connected to the database right now; try again.");
             return null;
         }
@@ -236,11 +228,11 @@ internal sealed class SocketRequests(
         // The head position (lossless delivery): every change above it reaches this socket (live, or through the
         // replay buffer while resuming); those at or below it were handed to the fan-out before the acknowledgment.
         // For a resume it is also where the replay from the log ends.
-        long? head = source.Lossless ? router.HeadPosition : null;
+        long? head = session.Source.Lossless ? router.HeadPosition : null;
         session.EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Subscribed, id, tables, position: head), Protocol.FrameTypes.Subscribed);
         if (since is { } resumeAfter)
         {
-            await replay.ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
+            await session.Replay.ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
         }
         else if (snapshot)
         {
@@ -271,7 +263,7 @@ internal sealed class SocketRequests(
         var removed = tables.Distinct().Where(IsSubscribed).ToList();
         Volatile.Write(ref _subscriptions, [.. _subscriptions.Where(s => !removed.Contains(s.Table))]);
         router.Unsubscribe(session, removed);
-        metrics.SubscriptionsChanged(-removed.Count);
+        session.Metrics.SubscriptionsChanged(-removed.Count);
         if (acknowledge)
         {
             session.EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Unsubscribed, id, tables), Protocol.FrameTypes.Unsubscribed);
@@ -281,7 +273,7 @@ internal sealed class SocketRequests(
     /// <summary>Asks <c>AuthorizeSubscription</c> again about every subscribed table; unsubscribes those it refuses.</summary>
     public async Task ReauthorizeAsync(CancellationToken cancellationToken)
     {
-        if (options.AuthorizeSubscription is null)
+        if (session.Options.AuthorizeSubscription is null)
         {
             return;
         }
@@ -294,9 +286,9 @@ internal sealed class SocketRequests(
             var revoked = new List<PgTableName>();
             foreach (var subscription in _subscriptions)
             {
-                if (!await authorization.AuthorizeSubscriptionAsync(subscription.Table, subscription.Operations).ConfigureAwait(false))
+                if (!await session.Authorization.AuthorizeSubscriptionAsync(subscription.Table, subscription.Operations).ConfigureAwait(false))
                 {
-                    SocketSession.Log.SubscriptionRevoked(logger, session.Id, subscription.Table);
+                    SocketSession.Log.SubscriptionRevoked(session.Logger, session.Id, subscription.Table);
                     revoked.Add(subscription.Table);
                 }
             }

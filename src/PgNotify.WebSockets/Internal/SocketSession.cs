@@ -13,7 +13,7 @@ namespace PgNotify.WebSockets.Internal;
 /// resume replays), <see cref="SocketAuthorization"/> asks the app's hooks, and its own writer drains the outbox, so a
 /// slow client never delays the fan-out or other sockets.
 /// </summary>
-internal sealed partial class SocketSession
+internal sealed partial class SocketSession : IOutboxOwner
 {
     private static readonly TimeSpan CloseHandshakeTimeout = Outbox.CloseHandshakeTimeout;
 
@@ -23,14 +23,16 @@ internal sealed partial class SocketSession
     private readonly WebSocketMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _aborted = new();
     private readonly Outbox _outbox;
-    private readonly MessageReceiver _receiver;
     private RequestRateLimit? _requestRate; // made at the first request: an idle socket holds no rate limiter
     private readonly SocketAuthorization _authorization;
     private readonly SocketReplay _replay;
     private readonly SocketRequests _requests;
 
+    /// <summary>
+    /// The socket's parts (outbox, requests, replay, authorization) read what they share through the session instead of
+    /// each keeping its own copy: an idle socket holds each reference once (docs/benchmarks.md, idle sockets).
+    /// </summary>
     public SocketSession(
         WebSocket socket,
         FrameStream? frames,
@@ -50,11 +52,10 @@ internal sealed partial class SocketSession
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        _receiver = new MessageReceiver(socket, options.MaxMessageBytes, time);
-        _outbox = new Outbox(new SocketFrameSink(socket, frames), options, metrics, time, logger, httpContext.TraceIdentifier, _aborted);
-        _authorization = new SocketAuthorization(this, options, time, logger, authenticationExpires);
-        _replay = new SocketReplay(this, _outbox, source, _authorization, options, time);
-        _requests = new SocketRequests(this, router, source, _authorization, _replay, options, metrics, logger);
+        _outbox = new Outbox(frames ?? (IFrameSink)new SocketFrameSink(socket), this);
+        _authorization = new SocketAuthorization(this, authenticationExpires);
+        _replay = new SocketReplay(this);
+        _requests = new SocketRequests(this, router);
     }
 
     public HttpContext HttpContext { get; }
@@ -64,18 +65,80 @@ internal sealed partial class SocketSession
     /// <summary>The socket's snapshot sending, made at its first snapshot request (called by the request handling only).</summary>
     public SocketSnapshot Snapshots => _snapshots ??= new SocketSnapshot(this, _outbox, _source, _authorization, _replay, _options, _metrics, _time, _logger);
 
+    /// <summary>The socket's id in the logs: the request's trace identifier, made only when something is logged.</summary>
     public string Id => HttpContext.TraceIdentifier;
 
     public int SubscriptionCount => _requests.Count;
 
-    /// <summary>Runs the socket until either side closes it. Never throws for client misbehaviour.</summary>
-    public async Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted)
+    public WebSocket Socket => _socket;
+
+    public Outbox Outbox => _outbox;
+
+    public ChangeSource Source => _source;
+
+    public PgChangeWebSocketOptions Options => _options;
+
+    public WebSocketMetrics Metrics => _metrics;
+
+    public TimeProvider Time => _time;
+
+    public ILogger Logger => _logger;
+
+    public SocketAuthorization Authorization => _authorization;
+
+    public SocketReplay Replay => _replay;
+
+    private volatile bool _ended;
+
+    /// <summary>
+    /// Ends the socket at once: the WebSocket's abort ends its pending receive (and, with no close frame sent, the
+    /// connection, which cancels the request's token and so whatever the socket was waiting for).
+    /// </summary>
+    void IOutboxOwner.Abort() => _socket.Abort();
+
+    void IOutboxOwner.AbortAfter(TimeSpan delay) => _ = AbortAfterAsync(delay);
+
+    private async Task AbortAfterAsync(TimeSpan delay)
     {
-        // One token ends the socket's reads and writes: the request's abort cancels it through a registration (not a
-        // linked token source, which an idle socket would hold on top), and so does the writer when it fails.
-        var token = _aborted.Token;
-        var requestRegistration = requestAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _aborted);
+        await Task.Delay(delay, _time, CancellationToken.None).ConfigureAwait(false);
+        if (!_ended)
+        {
+            // Disposing the upgraded stream does not end a pending read once our close is written: the connection goes.
+            _socket.Abort();
+            HttpContext.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Runs the socket until either side closes it, then calls <paramref name="ended"/> with <paramref name="endedState"/>.
+    /// Never throws for client misbehaviour. Not an async method itself: what an idle socket keeps is
+    /// <see cref="RunLoopAsync"/>'s frame alone (the handshake's table list is not in it).
+    /// </summary>
+    public Task RunAsync(IReadOnlyList<string> initialTables, string? initialSince, CancellationToken requestAborted, Action<SocketSession, object?> ended, object? endedState)
+    {
+        // The request's token ends the socket's reads, writes and requests: no token source of the socket's own (with the
+        // registrations that would tie it to the request, ~190 bytes per idle socket). What ends a socket from inside
+        // (a failed write, a close the client does not answer) aborts the WebSocket, which ends its pending receive.
+        var token = requestAborted;
         _outbox.WriterToken = token;
+        Task initial;
+        try
+        {
+            EnqueueControl(Frames.Welcome(_source.Lossless), Protocol.FrameTypes.Welcome);
+            initial = initialTables.Count > 0 || initialSince is not null
+                ? _requests.SubscribeInitialAsync(initialTables, initialSince, token)
+                : Task.CompletedTask;
+        }
+        catch (Exception ex)
+        {
+            initial = Task.FromException(ex);
+        }
+
+        return RunLoopAsync(initial, requestAborted, ended, endedState);
+    }
+
+    private async Task RunLoopAsync(Task initial, CancellationToken token, Action<SocketSession, object?> ended, object? endedState)
+    {
 
         // Re-authorization runs only where there is something to supervise; it is stopped before the subscriptions are
         // cleared, without stopping the writes.
@@ -83,16 +146,8 @@ internal sealed partial class SocketSession
         var authorization = Task.CompletedTask;
         try
         {
-            EnqueueControl(Frames.Welcome(_source.Lossless), Protocol.FrameTypes.Welcome);
-            if (initialTables.Count > 0 || initialSince is not null)
-            {
-                await _requests.SubscribeInitialAsync(initialTables, initialSince, token).ConfigureAwait(false);
-            }
-
-            // Not needed any more: this frame lasts as long as the socket.
-            initialTables = [];
-            initialSince = null;
-
+            await initial.ConfigureAwait(false);
+            initial = Task.CompletedTask;
             if (authorizationStop is not null)
             {
                 authorization = _authorization.SuperviseAsync(_requests, authorizationStop.Token);
@@ -101,15 +156,14 @@ internal sealed partial class SocketSession
             // The receive loop. An idle socket waits in WaitAsync, inside this method's frame only.
             while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
             {
-                var peek = await _receiver.WaitAsync(token).ConfigureAwait(false);
-                var message = await _receiver.ReadAsync(peek, token).ConfigureAwait(false);
-                if (!await HandleReceivedAsync(message, token).ConfigureAwait(false))
+                var peek = await MessageReceiver.WaitAsync(this, token).ConfigureAwait(false);
+                if (!await HandleReceivedAsync(peek, token).ConfigureAwait(false))
                 {
                     break;
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ConnectionAbortedException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException or ConnectionAbortedException)
         {
             Log.SocketEnded(_logger, Id, ex.Message);
         }
@@ -119,7 +173,22 @@ internal sealed partial class SocketSession
             Log.UnexpectedError(_logger, Id, ex);
             RequestClose(WebSocketCloseStatus.InternalServerError, "internal error");
         }
+
+        // Not in a finally (every exception is caught above): a finally with awaits would keep more in the idle frame.
+        try
+        {
+            await EndAsync(authorizationStop, authorization).ConfigureAwait(false);
+        }
         finally
+        {
+            ended(this, endedState);
+        }
+    }
+
+    /// <summary>Stops the socket's work, lets its writes and close finish (within bounds), and lets go of the socket.</summary>
+    private async Task EndAsync(CancellationTokenSource? authorizationStop, Task authorization)
+    {
+        try
         {
             // The re-authorization task touches the subscriptions: it ends before they are cleared.
             if (authorizationStop is not null)
@@ -130,6 +199,9 @@ internal sealed partial class SocketSession
             }
 
             await _requests.StopAsync().ConfigureAwait(false);
+        }
+        finally
+        {
             _requests.Clear();
             _outbox.Complete();
             var drained = _outbox.WhenWrittenAsync();
@@ -138,10 +210,10 @@ internal sealed partial class SocketSession
             {
                 // Our close (or the runtime's, e.g. 1007 for invalid UTF-8) is on its way: let the client answer it
                 // rather than resetting the connection under it.
-                await _receiver.AwaitClientCloseAsync(CloseHandshakeTimeout).ConfigureAwait(false);
+                await MessageReceiver.AwaitClientCloseAsync(this, CloseHandshakeTimeout).ConfigureAwait(false);
             }
 
-            await _aborted.CancelAsync().ConfigureAwait(false);
+            _ended = true;
             if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived or WebSocketState.Connecting || !drained.IsCompleted)
             {
                 // Also ends a send stuck on a peer that stopped reading (sends carry no cancellation token).
@@ -149,9 +221,8 @@ internal sealed partial class SocketSession
             }
 
             await drained.ConfigureAwait(false);
-            await requestRegistration.DisposeAsync().ConfigureAwait(false); // a request abort in flight ends first
-            _aborted.Dispose();
             _requestRate?.Dispose();
+            _socket.Dispose();
         }
     }
 
@@ -198,10 +269,11 @@ internal sealed partial class SocketSession
     /// <summary>Queues a control frame (welcome, answers, errors) ahead of change frames.</summary>
     public void EnqueueControl(byte[]? frame, string type) => _outbox.EnqueueControl(frame, type);
 
-    /// <summary>Handles one received message.</summary>
+    /// <summary>Reads and handles the message that <paramref name="peek"/> saw arrive (read here, not in the receive loop, so that the loop's idle frame keeps no awaiter for it).</summary>
     /// <returns>False when the receive loop ends (the client closed, or sent too much).</returns>
-    private async Task<bool> HandleReceivedAsync(Received message, CancellationToken cancellationToken)
+    private async Task<bool> HandleReceivedAsync(ValueWebSocketReceiveResult peek, CancellationToken cancellationToken)
     {
+        var message = await MessageReceiver.ReadAsync(this, peek, cancellationToken).ConfigureAwait(false);
         if (message.Kind == ReceivedKind.Closed)
         {
             // Answer the client's close (echoing its code) unless we started the close ourselves.
@@ -215,7 +287,7 @@ internal sealed partial class SocketSession
             {
                 Log.MessageTooBig(_logger, Id, _options.MaxMessageBytes);
                 RequestClose(WebSocketCloseStatus.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes");
-                await _receiver.DrainUntilClosedAsync(message.Buffer!, cancellationToken).ConfigureAwait(false);
+                await MessageReceiver.DrainUntilClosedAsync(this, message.Buffer!, cancellationToken).ConfigureAwait(false);
                 return false;
             }
 

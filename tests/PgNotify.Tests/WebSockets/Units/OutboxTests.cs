@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using PgNotify.WebSockets;
@@ -150,7 +151,7 @@ public sealed class OutboxTests : IDisposable
     {
         var options = new PgChangeWebSocketOptions { SendQueueCapacity = capacity, SendQueueMaxBytes = maxBytes, SlowConsumerPolicy = policy };
         var metrics = new WebSocketMetrics(_services.GetRequiredService<IMeterFactory>());
-        var outbox = new Outbox(_sink, options, metrics, _time, NullLogger.Instance, "test", _aborted)
+        var outbox = new Outbox(_sink, new Owner(options, metrics, _time, _aborted))
         {
             WriterToken = _aborted.Token,
         };
@@ -158,6 +159,24 @@ public sealed class OutboxTests : IDisposable
     }
 
     private static byte[] Change(int n, int pad = 0) => Encoding.UTF8.GetBytes($"{{\"type\":\"change\",\"n\":{n},\"pad\":\"{new string('x', pad)}\"}}");
+
+    /// <summary>The socket an outbox belongs to: aborting it cancels the test's token, as the session's abort ends its socket.</summary>
+    private sealed class Owner(PgChangeWebSocketOptions options, WebSocketMetrics metrics, TimeProvider time, CancellationTokenSource aborted) : IOutboxOwner
+    {
+        public string Id => "test";
+
+        public PgChangeWebSocketOptions Options => options;
+
+        public WebSocketMetrics Metrics => metrics;
+
+        public TimeProvider Time => time;
+
+        public ILogger Logger => NullLogger.Instance;
+
+        public void Abort() => aborted.Cancel();
+
+        public void AbortAfter(TimeSpan delay) => aborted.CancelAfter(delay);
+    }
 
     /// <summary>Records frames as short words ("c3", "resync slow_consumer 2"); a write waits while it is held.</summary>
     private sealed class RecordingSink : IFrameSink
