@@ -5,7 +5,7 @@ using PgNotify.Tests.Infrastructure;
 
 namespace PgNotify.Tests.WebSockets;
 
-/// <summary>A peer that stops answering pings is aborted, so dead clients do not hold sockets forever.</summary>
+/// <summary>A peer that stops answering pings, or never answers our close, is dropped, so dead clients do not hold sockets forever.</summary>
 public sealed class KeepAliveTests(PostgresFixture db) : IClassFixture<PostgresFixture>
 {
     [Fact]
@@ -47,5 +47,118 @@ public sealed class KeepAliveTests(PostgresFixture db) : IClassFixture<PostgresF
 
         watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "the server aborts the peer after about interval + timeout");
         watch.Elapsed.Should().BeGreaterThan(TimeSpan.FromSeconds(1), "it waited for the pong before giving up");
+    }
+
+    [Fact]
+    public async Task PeerThatNeverAnswersOurClose_IsDroppedAfterTheCloseTimeout_AndItsConnectionIsReleased()
+    {
+        var table = await db.CreateTableAsync();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws =>
+        {
+            ws.MaxMessagesPerSecond = 1;
+            ws.MaxConnectionsPerClient = 1; // the next socket is let in only once this one's end was counted
+        });
+
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        var key = Convert.ToBase64String(Guid.NewGuid().ToByteArray());
+        var handshake = $"GET /ws/changes/?tables={table} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\nUpgrade: websocket\r\n" +
+                        $"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(handshake));
+
+        // Flood at far more than ten times the limit: the server closes with 1008. This client reads the close frame
+        // and never answers it.
+        var ping = MaskedText("""{"type":"ping"}""");
+        for (var i = 0; i < 40; i++)
+        {
+            await stream.WriteAsync(ping);
+        }
+
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Stopwatch? sinceClose = null;
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                received.AddRange(buffer.AsSpan(0, read).ToArray());
+                if (sinceClose is null && ContainsClose1008(received))
+                {
+                    sinceClose = Stopwatch.StartNew();
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // A reset is as good as a close here.
+        }
+
+        sinceClose.Should().NotBeNull("the server closes a flooding client with 1008");
+        sinceClose!.Elapsed.Should().BeGreaterThan(TimeSpan.FromSeconds(3), "the client has a few seconds to answer the close");
+        sinceClose.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(20), "a close that is never answered does not hold the connection");
+
+        // The dropped socket's end was counted: the same client may open its one socket again.
+        await using var next = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}"));
+    }
+
+    private static byte[] MaskedText(string text)
+    {
+        var payload = Encoding.UTF8.GetBytes(text);
+        var frame = new byte[6 + payload.Length];
+        frame[0] = 0x81;
+        frame[1] = (byte)(0x80 | payload.Length);
+        var mask = new byte[] { 0x12, 0x34, 0x56, 0x78 };
+        mask.CopyTo(frame, 2);
+        for (var i = 0; i < payload.Length; i++)
+        {
+            frame[6 + i] = (byte)(payload[i] ^ mask[i % 4]);
+        }
+
+        return frame;
+    }
+
+    /// <summary>True when the server frames read so far include a close frame with code 1008 (server frames are unmasked).</summary>
+    private static bool ContainsClose1008(List<byte> bytes)
+    {
+        for (var i = HeadersEnd(bytes); i >= 0 && i + 4 <= bytes.Count;)
+        {
+            var length = bytes[i + 1] & 0x7F;
+            var header = 2;
+            if (length == 126)
+            {
+                if (i + 4 > bytes.Count)
+                {
+                    return false;
+                }
+
+                length = (bytes[i + 2] << 8) | bytes[i + 3];
+                header = 4;
+            }
+
+            if ((bytes[i] & 0x0F) == 0x8 && i + header + 2 <= bytes.Count)
+            {
+                return ((bytes[i + header] << 8) | bytes[i + header + 1]) == 1008;
+            }
+
+            i += header + length;
+        }
+
+        return false;
+    }
+
+    private static int HeadersEnd(List<byte> bytes)
+    {
+        for (var i = 3; i < bytes.Count; i++)
+        {
+            if (bytes[i - 3] == '\r' && bytes[i - 2] == '\n' && bytes[i - 1] == '\r' && bytes[i] == '\n')
+            {
+                return i + 1;
+            }
+        }
+
+        return -1;
     }
 }
