@@ -19,6 +19,9 @@ internal interface IOutboxOwner
 
     ILogger Logger { get; }
 
+    /// <summary>The write rounds of <see cref="PgChangeWebSocketOptions.WriteCoalescingDelay"/>; null or a zero delay: writes are never put off.</summary>
+    DeferredWrites? DeferredWrites { get; }
+
     /// <summary>Ends the socket's reads and writes now, without waiting (the writer failed: the peer is gone).</summary>
     void Abort();
 

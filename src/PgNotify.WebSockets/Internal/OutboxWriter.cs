@@ -18,6 +18,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink)
     /// <summary>Rented while this writer holds the writer role (see <see cref="WriteBatch"/>), null otherwise.</summary>
     private WriteBatch? _held;
     private long _lastSlowConsumerResync;
+    private long _lastWrite;
     private int _resyncWakeSet;
     private int _writing;
     private Task _writeTask = Task.CompletedTask;
@@ -52,14 +53,28 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink)
         }
     }
 
+    /// <summary>Goes on writing at a write round of <see cref="DeferredWrites"/> (the writer role was kept meanwhile).</summary>
+    public void ResumeDeferred() => Volatile.Write(ref _writeTask, WriteQueuedAsync(resumed: true));
+
     /// <summary>Writes until the queue is empty.</summary>
-    private async Task WriteQueuedAsync()
+    /// <param name="resumed">True at a write round: the write goes out now even if the last one was recent.</param>
+    private async Task WriteQueuedAsync(bool resumed = false)
     {
         var onCallersThread = true;
         try
         {
             while (true)
             {
+                if (!resumed && outbox.Owner.DeferredWrites is { } deferred && deferred.TooSoon(_lastWrite) && !outbox.Closing)
+                {
+                    // WriteCoalescingDelay: this socket wrote a moment ago. The writer role is kept, so frames queued
+                    // meanwhile wait (nobody else starts a write) and go out together at the next round.
+                    GiveBackBatch();
+                    deferred.Add(this);
+                    return;
+                }
+
+                resumed = false;
                 _held ??= WriteBatch.Rent();
                 var close = false;
                 var bytes = 0;
@@ -91,6 +106,11 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink)
 
                 if (Held.Items.Count > 0)
                 {
+                    if (outbox.Owner.DeferredWrites is { Delay.Ticks: > 0 } rounds)
+                    {
+                        _lastWrite = rounds.Time.GetTimestamp();
+                    }
+
                     var write = WriteBatchAsync();
                     onCallersThread &= write.IsCompleted;
                     await write.ConfigureAwait(false);

@@ -43,8 +43,10 @@ internal sealed partial class PgChangeRouter : BackgroundService
         IOptions<PgChangeWebSocketOptions> options,
         IHostApplicationLifetime lifetime,
         FanOutSupervisor supervisor,
+        TimeProvider time,
         ILogger<PgChangeRouter> logger)
     {
+        DeferredWrites = new DeferredWrites(options.Value.WriteCoalescingDelay, time);
         _listener = listener;
         _supervisor = supervisor;
         _logger = logger;
@@ -59,6 +61,9 @@ internal sealed partial class PgChangeRouter : BackgroundService
     }
 
     public bool Lossless { get; }
+
+    /// <summary>The write rounds of <see cref="PgChangeWebSocketOptions.WriteCoalescingDelay"/>, shared by every socket.</summary>
+    public DeferredWrites DeferredWrites { get; }
 
     /// <summary>
     /// The head position for a socket whose routes were just added with <see cref="Subscribe"/> (lossless delivery):
@@ -274,6 +279,7 @@ internal sealed partial class PgChangeRouter : BackgroundService
     {
         _stoppingRegistration.Dispose();
         _feed.Dispose();
+        DeferredWrites.Dispose();
         base.Dispose();
     }
 }

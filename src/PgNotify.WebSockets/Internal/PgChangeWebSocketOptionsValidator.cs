@@ -63,6 +63,11 @@ internal sealed class PgChangeWebSocketOptionsValidator(IOptions<PgNotifyOptions
             errors.Add("PgNotify:WebSockets:SubscribeTimeout must be greater than zero.");
         }
 
+        if (options.WriteCoalescingDelay < TimeSpan.Zero || options.WriteCoalescingDelay > TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"PgNotify:WebSockets:WriteCoalescingDelay is {options.WriteCoalescingDelay}: it must be between zero (off) and 1 second (a few milliseconds is what it is for).");
+        }
+
         if (options.KeepAliveInterval < TimeSpan.Zero || options.KeepAliveTimeout < TimeSpan.Zero)
         {
             errors.Add("PgNotify:WebSockets:KeepAliveInterval and KeepAliveTimeout must not be negative (zero turns them off).");

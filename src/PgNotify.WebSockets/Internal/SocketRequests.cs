@@ -20,6 +20,9 @@ internal sealed class SocketRequests(SocketSession session, PgChangeRouter route
 
     public int Count => Volatile.Read(ref _subscriptions).Length;
 
+    /// <summary>The fan-out this socket's subscriptions are registered with.</summary>
+    public PgChangeRouter Router => router;
+
     /// <summary>Made at the first request (or re-authorization): a socket that never sends one holds none.</summary>
     private SemaphoreSlim Gate => LazyInitializer.EnsureInitialized(ref _gate, static () => new SemaphoreSlim(1, 1));
 

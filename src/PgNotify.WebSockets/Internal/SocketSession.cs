@@ -88,6 +88,9 @@ internal sealed partial class SocketSession : IOutboxOwner
 
     public SocketReplay Replay => _replay;
 
+    /// <summary>The router's write rounds (read through the requests' router: no field of its own per socket).</summary>
+    public DeferredWrites DeferredWrites => _requests.Router.DeferredWrites;
+
     private volatile bool _ended;
 
     /// <summary>

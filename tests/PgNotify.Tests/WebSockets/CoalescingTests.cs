@@ -71,6 +71,64 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
         writes.Should().BeLessThan(rows / 4, "frames that queued behind the slow reader went out several per write");
     }
 
+    [Fact]
+    public async Task WriteCoalescingDelay_ChangesCommittedOneByOne_ArriveEveryOneInOrder_InFewerWritesThanFrames()
+    {
+        var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.WriteCoalescingDelay = TimeSpan.FromMilliseconds(100));
+        var factory = host.App.Services.GetRequiredService<IMeterFactory>();
+        var totals = new ConcurrentDictionary<string, long>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "PgNotify" && ReferenceEquals(instrument.Meter.Scope, factory)
+                    && instrument.Name is "pgnotify.websocket.writes" or "pgnotify.websocket.frames_sent")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => totals.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
+        listener.Start();
+
+        await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
+        await socket.ReceiveTypeAsync("subscribed");
+        using (var counted = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            while (totals.GetValueOrDefault("pgnotify.websocket.frames_sent") < 2)
+            {
+                await Task.Delay(10, counted.Token);
+            }
+        }
+
+        var framesBefore = totals.GetValueOrDefault("pgnotify.websocket.frames_sent");
+        var writesBefore = totals.GetValueOrDefault("pgnotify.websocket.writes");
+
+        // One transaction (and one notification) per row, while the client reads as fast as it can: without the delay
+        // each frame would go out on its own as soon as it is routed.
+        const int rows = 100;
+        var reading = Task.Run(async () =>
+        {
+            for (var id = 1; id <= rows; id++)
+            {
+                var change = await socket.ReceiveAsync(TimeSpan.FromSeconds(30));
+                change.GetProperty("type").GetString().Should().Be("change");
+                change.GetProperty("data").GetProperty("id").GetInt32().Should().Be(id, "frames arrive in commit order");
+            }
+        });
+        for (var id = 1; id <= rows; id++)
+        {
+            await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES ({id}, 'row {id}')");
+        }
+
+        await reading;
+        var frames = totals.GetValueOrDefault("pgnotify.websocket.frames_sent") - framesBefore;
+        var writes = totals.GetValueOrDefault("pgnotify.websocket.writes") - writesBefore;
+        frames.Should().Be(rows);
+        writes.Should().BeLessThanOrEqualTo(rows / 2, "a socket that wrote less than 100 ms ago waits for the next round, and sends what queued meanwhile in one write");
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(125)]

@@ -116,6 +116,81 @@ public sealed class OutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task WriteCoalescingDelay_ASocketThatJustWrote_WaitsForTheRoundAndSendsWhatQueuedInOneWrite()
+    {
+        using var deferred = new DeferredWrites(TimeSpan.FromMilliseconds(5), _time);
+        var outbox = Create(capacity: 100, deferred: deferred);
+
+        outbox.EnqueueChange(Change(1), null); // nothing written for a while: at once
+        _sink.Writes.Should().Equal("c1");
+
+        for (var i = 2; i <= 4; i++)
+        {
+            outbox.EnqueueChange(Change(i), null);
+        }
+
+        _sink.Writes.Should().Equal(["c1"], "the socket wrote less than the delay ago: the frames wait for the round");
+        deferred.Waiting.Should().Be(1);
+
+        var written = _sink.WhenWritten("c4", count: 1);
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        await written.WaitAsync(Timeout);
+        _sink.Writes.Should().Equal("c1", "c2 c3 c4");
+
+        // Quiet for longer than the delay: the next frame goes at once again.
+        await outbox.WhenWrittenAsync().WaitAsync(Timeout);
+        _time.Advance(TimeSpan.FromMilliseconds(6));
+        outbox.EnqueueChange(Change(5), null);
+        _sink.Writes.Should().Equal("c1", "c2 c3 c4", "c5");
+    }
+
+    [Fact]
+    public async Task WriteCoalescingDelay_FramesWaitingForTheRound_StillGoOutAfterTheSessionCompletes()
+    {
+        using var deferred = new DeferredWrites(TimeSpan.FromMilliseconds(5), _time);
+        var outbox = Create(capacity: 100, deferred: deferred);
+        outbox.EnqueueChange(Change(1), null);
+        outbox.EnqueueChange(Change(2), null); // waits for the round
+        outbox.Complete();
+        var drained = outbox.WhenWrittenAsync();
+        drained.IsCompleted.Should().BeFalse("c2 waits for the round");
+
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        await drained.WaitAsync(Timeout);
+        _sink.Writes.Should().Equal("c1", "c2");
+    }
+
+    [Fact]
+    public async Task WriteCoalescingDelay_ACloseRequestedWhileFramesWait_GoesOutAtTheRound_AheadOfThem_AsAnyClose()
+    {
+        using var deferred = new DeferredWrites(TimeSpan.FromMilliseconds(5), _time);
+        var outbox = Create(capacity: 100, deferred: deferred);
+        outbox.EnqueueChange(Change(1), null);
+        outbox.EnqueueChange(Change(2), null); // waits for the round
+        outbox.RequestClose(WebSocketCloseStatus.EndpointUnavailable, "shutting down");
+        _sink.Closed.Should().BeNull("the writer role is kept until the round");
+
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        await outbox.WhenWrittenAsync().WaitAsync(Timeout);
+        _sink.Closed.Should().Be(WebSocketCloseStatus.EndpointUnavailable);
+        _sink.Frames.Should().Equal(["c1"], "a close goes out ahead of what is still queued (the client resumes from its position)");
+    }
+
+    [Fact]
+    public void WriteCoalescingDelay_Zero_PutsNothingOff()
+    {
+        using var deferred = new DeferredWrites(TimeSpan.Zero, _time);
+        var outbox = Create(capacity: 100, deferred: deferred);
+        for (var i = 1; i <= 3; i++)
+        {
+            outbox.EnqueueChange(Change(i), null);
+        }
+
+        _sink.Writes.Should().Equal("c1", "c2", "c3");
+        deferred.Waiting.Should().Be(0);
+    }
+
+    [Fact]
     public async Task SlowConsumer_WithTheClosePolicy_IsClosedWith1008AndNothingIsWrittenAfterTheClose()
     {
         var outbox = Create(capacity: 1, policy: PgSlowConsumerPolicy.Close);
@@ -147,11 +222,11 @@ public sealed class OutboxTests : IDisposable
         await outbox.WhenWrittenAsync().WaitAsync(Timeout);
     }
 
-    private Outbox Create(int capacity, int maxBytes = 1 << 20, PgSlowConsumerPolicy policy = PgSlowConsumerPolicy.Resync)
+    private Outbox Create(int capacity, int maxBytes = 1 << 20, PgSlowConsumerPolicy policy = PgSlowConsumerPolicy.Resync, DeferredWrites? deferred = null)
     {
         var options = new PgChangeWebSocketOptions { SendQueueCapacity = capacity, SendQueueMaxBytes = maxBytes, SlowConsumerPolicy = policy };
         var metrics = new WebSocketMetrics(_services.GetRequiredService<IMeterFactory>());
-        var outbox = new Outbox(_sink, new Owner(options, metrics, _time, _aborted))
+        var outbox = new Outbox(_sink, new Owner(options, metrics, _time, _aborted, deferred))
         {
             WriterToken = _aborted.Token,
         };
@@ -161,8 +236,10 @@ public sealed class OutboxTests : IDisposable
     private static byte[] Change(int n, int pad = 0) => Encoding.UTF8.GetBytes($"{{\"type\":\"change\",\"n\":{n},\"pad\":\"{new string('x', pad)}\"}}");
 
     /// <summary>The socket an outbox belongs to: aborting it cancels the test's token, as the session's abort ends its socket.</summary>
-    private sealed class Owner(PgChangeWebSocketOptions options, WebSocketMetrics metrics, TimeProvider time, CancellationTokenSource aborted) : IOutboxOwner
+    private sealed class Owner(PgChangeWebSocketOptions options, WebSocketMetrics metrics, TimeProvider time, CancellationTokenSource aborted, DeferredWrites? deferred = null) : IOutboxOwner
     {
+        public DeferredWrites? DeferredWrites => deferred;
+
         public string Id => "test";
 
         public PgChangeWebSocketOptions Options => options;
@@ -183,6 +260,7 @@ public sealed class OutboxTests : IDisposable
     {
         private readonly Lock _gate = new();
         private readonly List<string> _frames = [];
+        private readonly List<string> _writes = [];
         private readonly List<(string Frame, int Count, TaskCompletionSource Done)> _waiters = [];
         private TaskCompletionSource? _held;
 
@@ -197,6 +275,18 @@ public sealed class OutboxTests : IDisposable
                 lock (_gate)
                 {
                     return [.. _frames];
+                }
+            }
+        }
+
+        /// <summary>Each write's frames, space-separated ("c1 c2 c3": three frames in one write).</summary>
+        public IReadOnlyList<string> Writes
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return [.. _writes];
                 }
             }
         }
@@ -220,7 +310,9 @@ public sealed class OutboxTests : IDisposable
         {
             lock (_gate)
             {
-                _frames.AddRange(frames.Select(Describe));
+                var described = frames.Select(Describe).ToList();
+                _frames.AddRange(described);
+                _writes.Add(string.Join(' ', described));
                 Notify();
             }
 
