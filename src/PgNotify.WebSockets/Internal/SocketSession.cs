@@ -142,7 +142,6 @@ internal sealed partial class SocketSession : IOutboxOwner
 
     private async Task RunLoopAsync(Task initial, CancellationToken token, Action<SocketSession, object?> ended, object? endedState)
     {
-
         // Re-authorization runs only where there is something to supervise; it is stopped before the subscriptions are
         // cleared, without stopping the writes.
         var authorizationStop = _authorization.NeedsSupervision ? CancellationTokenSource.CreateLinkedTokenSource(token) : null;
@@ -221,6 +220,12 @@ internal sealed partial class SocketSession : IOutboxOwner
             {
                 // Also ends a send stuck on a peer that stopped reading (sends carry no cancellation token).
                 _socket.Abort();
+                if (!drained.IsCompleted)
+                {
+                    // A stuck write of our close frame: the WebSocket's abort leaves the connection to the request's end
+                    // after a close frame, so the write would never end. The peer has not read for seconds: it goes.
+                    HttpContext.Abort();
+                }
             }
 
             await drained.ConfigureAwait(false);
