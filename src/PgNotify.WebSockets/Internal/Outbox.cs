@@ -22,12 +22,9 @@ internal sealed class Outbox
     private const int TrimAbove = 64;
 
     private readonly OutboxWriter _writer;
-    private readonly IOutboxOwner _owner;
 
-    // A plain queue under a lock rather than a ConcurrentQueue: an idle socket then holds no 32-slot segment (about
-    // 2 KB per socket, docs/benchmarks.md), and the lock is taken once per frame by at most two threads. The lock is
-    // the queue's own monitor: a Lock object would be 40 more bytes per idle socket, and the
-    // monitor allocates nothing until two threads meet on it.
+    // A plain queue under a lock rather than a ConcurrentQueue (no 32-slot segment, ~2 KB, per idle socket), taken once
+    // per frame by at most two threads; the lock is the queue's monitor, which allocates nothing until threads meet.
     private readonly Queue<Outbound> _queue = new();
     private int _queuePeak;
     private bool _lagging;
@@ -46,16 +43,16 @@ internal sealed class Outbox
     /// <summary>Bounds from the owner's options; the owner is aborted when the writer fails.</summary>
     public Outbox(IFrameSink sink, IOutboxOwner owner)
     {
-        _owner = owner;
+        Owner = owner;
         _writer = new OutboxWriter(this, sink);
     }
 
     /// <summary>The socket this outbox belongs to.</summary>
-    public IOutboxOwner Owner => _owner;
+    public IOutboxOwner Owner { get; }
 
-    private PgChangeWebSocketOptions Options => _owner.Options;
+    private PgChangeWebSocketOptions Options => Owner.Options;
 
-    private WebSocketMetrics Metrics => _owner.Metrics;
+    private WebSocketMetrics Metrics => Owner.Metrics;
 
     /// <summary>Change frames queued and not yet taken by the writer.</summary>
     public int PendingChanges => Volatile.Read(ref _pendingChanges);
@@ -184,7 +181,7 @@ internal sealed class Outbox
         Metrics.ChangeDropped();
         if (Options.SlowConsumerPolicy == PgSlowConsumerPolicy.Close)
         {
-            SocketSession.Log.SlowConsumerClosed(_owner.Logger, _owner.Id, Options.SendQueueCapacity, Options.SendQueueMaxBytes);
+            SocketSession.Log.SlowConsumerClosed(Owner.Logger, Owner.Id, Options.SendQueueCapacity, Options.SendQueueMaxBytes);
             Metrics.SlowConsumerClosed();
             RequestClose(WebSocketCloseStatus.PolicyViolation, "slow consumer");
             return;
@@ -196,7 +193,7 @@ internal sealed class Outbox
             {
                 // Once per socket: a socket that keeps falling behind must not become a log storm.
                 _loggedLagging = true;
-                SocketSession.Log.SlowConsumerLagging(_owner.Logger, _owner.Id, Options.SendQueueCapacity, Options.SendQueueMaxBytes);
+                SocketSession.Log.SlowConsumerLagging(Owner.Logger, Owner.Id, Options.SendQueueCapacity, Options.SendQueueMaxBytes);
             }
 
             _lagging = true;
@@ -292,14 +289,3 @@ internal sealed class Outbox
         }
     }
 }
-
-/// <summary>What an <see cref="Outbox"/> queues.</summary>
-internal enum OutboundKind
-{
-    Change,
-    Control,
-    Close,
-}
-
-/// <summary>A queued frame: null for the close, or for a coalesced resync (built when written).</summary>
-internal readonly record struct Outbound(byte[]? Frame, DateTimeOffset? Timestamp, OutboundKind Kind, string? Type = null);

@@ -4,7 +4,6 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
@@ -24,7 +23,7 @@ internal sealed partial class PgChangeWebSocketHandler
     private readonly ILogger _logger;
     private readonly ILogger _sessionLogger;
     private int _connections;
-    private readonly Dictionary<string, ClientConnections> _clients = new(StringComparer.Ordinal);
+    private readonly ClientConnectionLimit _clients;
     private readonly Action<SocketSession, object?> _socketEnded;
 
     public PgChangeWebSocketHandler(
@@ -43,6 +42,7 @@ internal sealed partial class PgChangeWebSocketHandler
         _logger = loggerFactory.CreateLogger<PgChangeWebSocketHandler>();
         _sessionLogger = loggerFactory.CreateLogger("PgNotify.WebSockets.Socket");
         _socketEnded = SocketEnded;
+        _clients = new ClientConnectionLimit(_options.MaxConnectionsPerClient);
     }
 
     /// <summary>
@@ -75,8 +75,8 @@ internal sealed partial class PgChangeWebSocketHandler
             return Task.CompletedTask;
         }
 
-        var key = ClientKey(context);
-        if (TryAddClientConnection(key) is not { } client)
+        var key = ClientConnectionLimit.Key(context);
+        if (_clients.TryAdd(key) is not { } client)
         {
             Interlocked.Decrement(ref _connections);
             Log.TooManyConnectionsForClient(_logger, key.StartsWith("user:", StringComparison.Ordinal) ? "an authenticated user" : key, _options.MaxConnectionsPerClient);
@@ -100,7 +100,7 @@ internal sealed partial class PgChangeWebSocketHandler
         return accept.IsCompletedSuccessfully ? Run(context, accept.Result, client) : AcceptThenRunAsync(context, accept, client);
     }
 
-    private async Task AcceptThenRunAsync(HttpContext context, Task<(WebSocket Socket, FrameStream? Frames)> accept, ClientConnections client)
+    private async Task AcceptThenRunAsync(HttpContext context, Task<(WebSocket Socket, FrameStream? Frames)> accept, ClientConnectionLimit.Entry client)
     {
         (WebSocket Socket, FrameStream? Frames) accepted;
         try
@@ -117,7 +117,7 @@ internal sealed partial class PgChangeWebSocketHandler
     }
 
     /// <summary>Runs an accepted socket; its session calls <see cref="SocketEnded"/> when it ends.</summary>
-    private Task Run(HttpContext context, (WebSocket Socket, FrameStream? Frames) accepted, ClientConnections client)
+    private Task Run(HttpContext context, (WebSocket Socket, FrameStream? Frames) accepted, ClientConnectionLimit.Entry client)
     {
         SocketSession session;
         try
@@ -155,31 +155,14 @@ internal sealed partial class PgChangeWebSocketHandler
         }
         finally
         {
-            ReleaseConnection((ClientConnections)client!);
+            ReleaseConnection((ClientConnectionLimit.Entry)client!);
         }
     }
 
-    private void ReleaseConnection(ClientConnections client)
+    private void ReleaseConnection(ClientConnectionLimit.Entry client)
     {
-        RemoveClientConnection(client);
+        _clients.Remove(client);
         Interlocked.Decrement(ref _connections);
-    }
-
-    /// <summary>
-    /// Who the socket belongs to, for <see cref="PgChangeWebSocketOptions.MaxConnectionsPerClient"/>: the authenticated
-    /// user, else the remote address (the client's own behind a proxy when the app uses forwarded headers).
-    /// </summary>
-    internal static string ClientKey(HttpContext context)
-    {
-        // Through the features: HttpContext.User and HttpContext.Connection would each add objects that an idle socket
-        // keeps for its whole life (an empty principal, a connection-info wrapper).
-        if (context.Features.Get<IHttpAuthenticationFeature>()?.User is { Identity.IsAuthenticated: true } user
-            && (user.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value ?? user.Identity!.Name) is { Length: > 0 } name)
-        {
-            return "user:" + name;
-        }
-
-        return "ip:" + (context.Features.Get<IHttpConnectionFeature>()?.RemoteIpAddress?.ToString() ?? "unknown");
     }
 
     /// <summary>
@@ -210,47 +193,6 @@ internal sealed partial class PgChangeWebSocketHandler
 
         // StringValues joins as Request.Query[name].ToString() does (empty values are left out).
         return several is not null ? new StringValues([.. several]).ToString() : single ?? "";
-    }
-
-    /// <summary>Counts one more socket for <paramref name="key"/>; null when it has as many as it may have.</summary>
-    /// <returns>The client's entry, shared by its sockets (each socket keeps a reference, not a copy of the key).</returns>
-    private ClientConnections? TryAddClientConnection(string key)
-    {
-        lock (_clients)
-        {
-            if (!_clients.TryGetValue(key, out var client))
-            {
-                client = new ClientConnections(key);
-                _clients.Add(key, client);
-            }
-
-            if (client.Count >= _options.MaxConnectionsPerClient)
-            {
-                return null; // an entry with no socket is not left behind: a client at the limit has one already
-            }
-
-            client.Count++;
-            return client;
-        }
-    }
-
-    private void RemoveClientConnection(ClientConnections client)
-    {
-        lock (_clients)
-        {
-            if (--client.Count == 0)
-            {
-                _clients.Remove(client.Key);
-            }
-        }
-    }
-
-    /// <summary>One client's open sockets (<see cref="PgChangeWebSocketOptions.MaxConnectionsPerClient"/>).</summary>
-    private sealed class ClientConnections(string key)
-    {
-        public string Key { get; } = key;
-
-        public int Count { get; set; }
     }
 
     /// <summary>
