@@ -12,6 +12,17 @@ mkdir -p "$RESULTS"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# The test clusters listen on fixed ports (scripts/pg.sh's 54329; 54342, 54344 and 54345 of the replication tests),
+# which lie in Linux's ephemeral range (32768-60999): an outgoing connection of another test could be given one of them
+# as its local port just before a cluster starts there ("could not bind ... Address already in use"). Reserve them
+# from the ephemeral range when we may (root; the setting lasts until reboot and only keeps the kernel from choosing
+# them for outgoing connections).
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [ -w "$reserved" ] && ! grep -q '54329-54349' "$reserved"; then
+  current="$(cat "$reserved")"
+  echo "${current:+$current,}54329-54349" >"$reserved" 2>/dev/null || echo "test.sh: could not reserve ports 54329-54349 (fixed test cluster ports may collide with ephemeral ones)" >&2
+fi
+
 PG_CONNECTION="$(bash scripts/pg.sh start)" || { echo "Tests: 0 passed, 1 failed, 0 skipped"; echo "could not start PostgreSQL" >&2; exit 1; }
 export PGNOTIFY_TEST_CONNECTION="${PGNOTIFY_TEST_CONNECTION:-$PG_CONNECTION}"
 export PGNOTIFY_TEST_STOP_COMMAND="${PGNOTIFY_TEST_STOP_COMMAND:-bash '$ROOT/scripts/pg.sh' stop}"
