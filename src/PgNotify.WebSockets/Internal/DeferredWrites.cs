@@ -25,10 +25,13 @@ internal sealed class DeferredWrites : IDisposable
     /// <summary>The delay; zero when writes are never put off.</summary>
     public TimeSpan Delay { get; }
 
+    /// <summary>True when writes may be put off (a delay is set).</summary>
+    public bool Enabled => _timer is not null;
+
     public TimeProvider Time { get; }
 
     /// <summary>True when a write that started at <paramref name="lastWrite"/> (a <see cref="TimeProvider.GetTimestamp"/>) is too recent for another now.</summary>
-    public bool TooSoon(long lastWrite) => _timer is not null && lastWrite != 0 && Time.GetElapsedTime(lastWrite) < Delay;
+    public bool TooSoon(long lastWrite) => Enabled && lastWrite != 0 && Time.GetElapsedTime(lastWrite) < Delay;
 
     /// <summary>Starts <paramref name="writer"/> (<see cref="OutboxWriter.ResumeDeferred"/>) at the next round.</summary>
     public void Add(OutboxWriter writer)

@@ -106,7 +106,7 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink)
 
                 if (Held.Items.Count > 0)
                 {
-                    if (outbox.Owner.DeferredWrites is { Delay.Ticks: > 0 } rounds)
+                    if (outbox.Owner.DeferredWrites is { Enabled: true } rounds)
                     {
                         _lastWrite = rounds.Time.GetTimestamp();
                     }

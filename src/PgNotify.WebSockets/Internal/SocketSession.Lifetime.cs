@@ -37,14 +37,13 @@ internal sealed partial class SocketSession
         // The request's token ends the socket's reads, writes and requests: no token source of the socket's own (with the
         // registrations that would tie it to the request, ~190 bytes per idle socket). What ends a socket from inside
         // (a failed write, a close the client does not answer) aborts the WebSocket, which ends its pending receive.
-        var token = requestAborted;
-        _outbox.WriterToken = token;
+        _outbox.WriterToken = requestAborted;
         Task initial;
         try
         {
             EnqueueControl(Frames.Welcome(_source.Lossless), Protocol.FrameTypes.Welcome);
             initial = initialTables.Count > 0 || initialSince is not null
-                ? _requests.SubscribeInitialAsync(initialTables, initialSince, token)
+                ? _requests.SubscribeInitialAsync(initialTables, initialSince, requestAborted)
                 : Task.CompletedTask;
         }
         catch (Exception ex)

@@ -17,36 +17,11 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
         await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => { ws.SendQueueCapacity = 10_000; ws.SendQueueMaxBytes = 64 << 20; });
-        var factory = host.App.Services.GetRequiredService<IMeterFactory>();
-        var totals = new ConcurrentDictionary<string, long>();
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == "PgNotify" && ReferenceEquals(instrument.Meter.Scope, factory)
-                    && instrument.Name is "pgnotify.websocket.writes" or "pgnotify.websocket.frames_sent")
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => totals.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
-        listener.Start();
+        using var counts = new WriteCounts(host);
 
         await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
         await socket.ReceiveTypeAsync("subscribed");
-        // The server counts a frame once its write completes, which can be after the client has read it: wait until
-        // the two frames read so far (welcome, subscribed) are counted, so none of them is counted as a change below.
-        using (var counted = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
-        {
-            while (totals.GetValueOrDefault("pgnotify.websocket.frames_sent") < 2)
-            {
-                await Task.Delay(10, counted.Token);
-            }
-        }
-
-        var framesBefore = totals.GetValueOrDefault("pgnotify.websocket.frames_sent");
-        var writesBefore = totals.GetValueOrDefault("pgnotify.websocket.writes");
+        await counts.StartCountingAfterAsync(frames: 2); // welcome, subscribed
 
         // 4,000 rows of about 2 KB (8 MB of frames, more than the connection's buffers hold) while the client reads
         // nothing: sends start to wait, and what queues meanwhile must go out together. Row 2,000 is 70 KB (over
@@ -65,8 +40,7 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
             change.GetProperty("data").GetProperty("body").GetString().Should().HaveLength(id == 2000 ? 35_000 : 2_000);
         }
 
-        var frames = totals.GetValueOrDefault("pgnotify.websocket.frames_sent") - framesBefore;
-        var writes = totals.GetValueOrDefault("pgnotify.websocket.writes") - writesBefore;
+        var (frames, writes) = counts.Since();
         frames.Should().Be(rows);
         writes.Should().BeLessThan(rows / 4, "frames that queued behind the slow reader went out several per write");
     }
@@ -76,34 +50,11 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
         await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.WriteCoalescingDelay = TimeSpan.FromMilliseconds(100));
-        var factory = host.App.Services.GetRequiredService<IMeterFactory>();
-        var totals = new ConcurrentDictionary<string, long>();
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == "PgNotify" && ReferenceEquals(instrument.Meter.Scope, factory)
-                    && instrument.Name is "pgnotify.websocket.writes" or "pgnotify.websocket.frames_sent")
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => totals.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
-        listener.Start();
+        using var counts = new WriteCounts(host);
 
         await using var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
         await socket.ReceiveTypeAsync("subscribed");
-        using (var counted = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
-        {
-            while (totals.GetValueOrDefault("pgnotify.websocket.frames_sent") < 2)
-            {
-                await Task.Delay(10, counted.Token);
-            }
-        }
-
-        var framesBefore = totals.GetValueOrDefault("pgnotify.websocket.frames_sent");
-        var writesBefore = totals.GetValueOrDefault("pgnotify.websocket.writes");
+        await counts.StartCountingAfterAsync(frames: 2);
 
         // One transaction (and one notification) per row, while the client reads as fast as it can: without the delay
         // each frame would go out on its own as soon as it is routed.
@@ -123,8 +74,7 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
         }
 
         await reading;
-        var frames = totals.GetValueOrDefault("pgnotify.websocket.frames_sent") - framesBefore;
-        var writes = totals.GetValueOrDefault("pgnotify.websocket.writes") - writesBefore;
+        var (frames, writes) = counts.Since();
         frames.Should().Be(rows);
         writes.Should().BeLessThanOrEqualTo(rows / 2, "a socket that wrote less than 100 ms ago waits for the next round, and sends what queued meanwhile in one write");
     }
@@ -163,5 +113,55 @@ public sealed class CoalescingTests(PostgresFixture db) : IClassFixture<Postgres
             result.MessageType.Should().Be(WebSocketMessageType.Text);
             buffer.AsSpan(0, received).SequenceEqual(expected).Should().BeTrue();
         }
+    }
+
+    /// <summary>
+    /// The host's <c>frames_sent</c> and <c>writes</c> counters, from a point on. The server counts a frame once its
+    /// write completes, which can be after the client has read it: <see cref="StartCountingAfterAsync"/> waits until the
+    /// frames read so far are counted, so none of them is counted in <see cref="Since"/>.
+    /// </summary>
+    private sealed class WriteCounts : IDisposable
+    {
+        private readonly ConcurrentDictionary<string, long> _totals = new();
+        private readonly MeterListener _listener;
+        private long _framesBefore;
+        private long _writesBefore;
+
+        public WriteCounts(WebHost host)
+        {
+            var factory = host.App.Services.GetRequiredService<IMeterFactory>();
+            _listener = new MeterListener
+            {
+                InstrumentPublished = (instrument, l) =>
+                {
+                    if (instrument.Meter.Name == "PgNotify" && ReferenceEquals(instrument.Meter.Scope, factory)
+                        && instrument.Name is "pgnotify.websocket.writes" or "pgnotify.websocket.frames_sent")
+                    {
+                        l.EnableMeasurementEvents(instrument);
+                    }
+                },
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => _totals.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
+            _listener.Start();
+        }
+
+        private long Frames => _totals.GetValueOrDefault("pgnotify.websocket.frames_sent");
+
+        private long Writes => _totals.GetValueOrDefault("pgnotify.websocket.writes");
+
+        public async Task StartCountingAfterAsync(int frames)
+        {
+            using var counted = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            while (Frames < frames)
+            {
+                await Task.Delay(10, counted.Token);
+            }
+
+            (_framesBefore, _writesBefore) = (Frames, Writes);
+        }
+
+        public (long Frames, long Writes) Since() => (Frames - _framesBefore, Writes - _writesBefore);
+
+        public void Dispose() => _listener.Dispose();
     }
 }

@@ -22,12 +22,7 @@ public sealed class KeepAliveTests(PostgresFixture db) : IClassFixture<PostgresF
         // A raw TCP client: it completes the WebSocket handshake and then never reads or answers anything, the way a
         // client behind a dead network path behaves (ClientWebSocket would answer pings by itself).
         using var tcp = new TcpClient();
-        await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port);
-        var stream = tcp.GetStream();
-        var key = Convert.ToBase64String(Guid.NewGuid().ToByteArray());
-        var handshake = $"GET /ws/changes/?tables={table} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\nUpgrade: websocket\r\n" +
-                        $"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(handshake));
+        var stream = await HandshakeAsync(tcp, host, table);
         var buffer = new byte[4096];
         var read = await stream.ReadAsync(buffer);
         Encoding.ASCII.GetString(buffer, 0, read).Should().StartWith("HTTP/1.1 101");
@@ -61,12 +56,7 @@ public sealed class KeepAliveTests(PostgresFixture db) : IClassFixture<PostgresF
         });
 
         using var tcp = new TcpClient();
-        await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port);
-        var stream = tcp.GetStream();
-        var key = Convert.ToBase64String(Guid.NewGuid().ToByteArray());
-        var handshake = $"GET /ws/changes/?tables={table} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\nUpgrade: websocket\r\n" +
-                        $"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(handshake));
+        var stream = await HandshakeAsync(tcp, host, table);
 
         // Flood at far more than ten times the limit: the server closes with 1008. This client reads the close frame
         // and never answers it.
@@ -116,6 +106,18 @@ public sealed class KeepAliveTests(PostgresFixture db) : IClassFixture<PostgresF
                 await Task.Delay(50, CancellationToken.None);
             }
         }
+    }
+
+    /// <summary>Connects <paramref name="tcp"/> and sends a WebSocket handshake subscribing to <paramref name="table"/>; reads nothing.</summary>
+    private static async Task<NetworkStream> HandshakeAsync(TcpClient tcp, WebHost host, string table)
+    {
+        await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        var key = Convert.ToBase64String(Guid.NewGuid().ToByteArray());
+        var handshake = $"GET /ws/changes/?tables={table} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\nUpgrade: websocket\r\n" +
+                        $"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(handshake));
+        return stream;
     }
 
     private static byte[] MaskedText(string text)
