@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using PgNotify.WebSockets;
 using PgNotify.WebSockets.Internal;
@@ -30,6 +32,28 @@ public sealed class WriteCoalescingDelayOptionTests
     {
         var options = new PgChangeWebSocketOptions { WriteCoalescingDelay = TimeSpan.FromTicks(ticks) };
         new PgChangeWebSocketOptionsValidator(Options.Create(new PgNotifyOptions())).Validate(null, options).Succeeded.Should().BeTrue();
+    }
+
+    [Theory]
+    [InlineData("five milliseconds")] // not a TimeSpan
+    [InlineData("\ud800")] // a lone surrogate
+    [InlineData("99999999999999999999")] // a number too large for a TimeSpan
+    [InlineData("-00:00:01")] // a TimeSpan, but negative
+    [InlineData("2.00:00:00")] // a TimeSpan, but far too long
+    public void FromConfiguration_AHostileValue_IsRefusedWhenTheOptionsAreRead_NotLaterOnTheSendPath(string value)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["PgNotify:WebSockets:WriteCoalescingDelay"] = value })
+            .Build();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddLogging()
+            .AddPgNotify(o => o.ConnectionString = "Host=127.0.0.1;Username=postgres")
+            .BuildServiceProvider();
+
+        var read = () => services.GetRequiredService<IOptions<PgChangeWebSocketOptions>>().Value;
+
+        read.Should().Throw<Exception>().Which.Should().Match<Exception>(e => e is InvalidOperationException || e is OptionsValidationException);
     }
 
     [Fact]
