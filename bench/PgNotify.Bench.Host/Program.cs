@@ -75,18 +75,22 @@ app.MapGet("/bench/gcinfo", () =>
 });
 
 // PgNotify's own counters of frames sent and writes made, to show how many frames went out per write.
-long framesSent = 0, writesMade = 0;
+long framesSent = 0, writesMade = 0, directSockets = 0, pipeSockets = 0;
 using var meterListener = new System.Diagnostics.Metrics.MeterListener();
 meterListener.InstrumentPublished = (instrument, listener) =>
 {
-    if (instrument.Meter.Name == "PgNotify" && instrument.Name is "pgnotify.websocket.frames_sent" or "pgnotify.websocket.writes")
+    if (instrument.Meter.Name == "PgNotify" && instrument.Name is "pgnotify.websocket.frames_sent" or "pgnotify.websocket.writes" or "pgnotify.websocket.write_paths")
     {
         listener.EnableMeasurementEvents(instrument);
     }
 };
-meterListener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+meterListener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
 {
-    if (instrument.Name == "pgnotify.websocket.writes")
+    if (instrument.Name == "pgnotify.websocket.write_paths")
+    {
+        Interlocked.Add(ref tags[0].Value as string == "direct" ? ref directSockets : ref pipeSockets, value);
+    }
+    else if (instrument.Name == "pgnotify.websocket.writes")
     {
         Interlocked.Add(ref writesMade, value);
     }
@@ -97,6 +101,7 @@ meterListener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
 });
 meterListener.Start();
 app.MapGet("/bench/writes", () => Results.Text($"{Interlocked.Read(ref framesSent)} {Interlocked.Read(ref writesMade)}"));
+app.MapGet("/bench/paths", () => Results.Text($"{Interlocked.Read(ref directSockets)} {Interlocked.Read(ref pipeSockets)}"));
 
 if (mode == "pgnotify")
 {

@@ -81,6 +81,9 @@ internal sealed class HostGroup : IDisposable
     /// <summary>PgNotify's counters of frames sent and writes made, summed over the hosts.</summary>
     public Task<(long Frames, long Writes)> WritesAsync() => SumPairAsync("/bench/writes");
 
+    /// <summary>PgNotify's sockets that write straight to their connection's socket, and those on Kestrel's pipe.</summary>
+    public Task<(long Direct, long Pipe)> WritePathsAsync() => SumPairAsync("/bench/paths");
+
     /// <summary>GC heap and RSS after a full compacting GC in each host, summed over the hosts.</summary>
     public Task<(long Heap, long Rss)> GcAsync() => SumPairAsync("/bench/gc");
 

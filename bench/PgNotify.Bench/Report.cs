@@ -21,7 +21,7 @@ internal static class Report
         return F($"rows {r.RowsCommitted} ({r.RowsPerSecond:F0}/s), deliveries {r.Deliveries}/{r.Expected} missing {r.Missing} dup {r.Duplicates} resync {r.Resyncs}, ") +
                F($"p50 {r.P50Ms:F2} p90 {r.P90Ms:F2} p99 {r.P99Ms:F2} p999 {r.P999Ms:F2} max {r.MaxMs:F2} ms, {r.DeliveriesPerSecond:F0} deliv/s, ") +
                F($"server {r.ServerCpuUsPerDelivery:F2} us/deliv{Ratios(r, all)}, clients {r.ClientCpuUsPerDelivery:F2} us/deliv, writers {r.WriterCpuSeconds:F2} s, postgres {r.PostgresCpuSeconds:F2} s") +
-               (r.FramesPerWrite > 0 ? F($", {r.FramesPerWrite:F2} frames/write") : "") +
+               (r.FramesPerWrite > 0 ? F($", {r.FramesPerWrite:F2} frames/write, write paths {r.DirectSockets} direct {r.PipeSockets} pipe") : "") +
                F($", server peak RSS {r.ServerPeakRssBytes / 1048576.0:F0} MB") +
                (r.PerInstance is null ? "" : "; per instance: " + string.Join(", ", r.PerInstance.Select(i => F($"{i.Port}: {i.Sockets} sockets, {i.Deliveries} deliv, missing {i.Missing}, {i.CpuSeconds:F2} s CPU = {i.CpuUsPerDelivery:F2} us/deliv, peak RSS {i.PeakRssBytes / 1048576.0:F0} MB")))) +
                (r.SnapshotSockets > 0 ? F($"; snapshots: {r.SnapshotSockets} x {SnapshotBurst.TableRows} rows, last snapshot_end after {r.SnapshotSeconds:F2} s, {r.SnapshotRows} rows received, {r.SnapshotsFailed} failed, L's p99 during the burst {r.SnapshotWindowP99Ms:F2} ms over {r.SnapshotWindowDeliveries} deliveries") : "");

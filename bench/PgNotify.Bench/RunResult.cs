@@ -48,6 +48,12 @@ internal sealed class RunResult
     public double HeapPerIdleSocketBytes { get; set; }
     public double ConnectSeconds { get; set; }
     public double FramesPerWrite { get; set; }
+
+    /// <summary>PgNotify's sockets whose frames went straight to the connection's socket (DirectSocketWrites).</summary>
+    public long DirectSockets { get; set; }
+
+    /// <summary>PgNotify's plain-TCP sockets whose frames stayed on Kestrel's pipe (the client answered nothing in time).</summary>
+    public long PipeSockets { get; set; }
     public long ServerPeakRssBytes { get; set; }
     public int SnapshotSockets { get; set; }
     public long SnapshotRows { get; set; }

@@ -215,6 +215,7 @@ internal sealed class Runner(string connectionString, string hostDll, double sec
         {
             var writes1 = await host.WritesAsync();
             result.FramesPerWrite = (double)(writes1.Frames - writes0.Frames) / Math.Max(1, writes1.Writes - writes0.Writes);
+            (result.DirectSockets, result.PipeSockets) = await host.WritePathsAsync();
         }
 
         result.ServerRssAfterBytes = serverRss1.Sum();

@@ -1,7 +1,9 @@
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Timeouts;
@@ -228,6 +230,14 @@ internal sealed partial class PgChangeWebSocketHandler
             KeepAliveTimeout = _options.KeepAliveTimeout,
         });
         frames.EndConnectionOnAbort(context, socket);
+        if (_options.DirectSocketWrites
+            && !context.Request.IsHttps
+            && context.Features.Get<ITlsConnectionFeature>() is null
+            && context.Features.Get<IConnectionSocketFeature>()?.Socket is { SocketType: SocketType.Stream } direct)
+        {
+            frames.WriteDirectTo(direct);
+        }
+
         return (socket, frames);
     }
 

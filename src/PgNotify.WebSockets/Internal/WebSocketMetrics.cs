@@ -10,6 +10,7 @@ internal sealed class WebSocketMetrics
     private readonly Counter<long> _frames;
     private readonly Counter<long> _bytes;
     private readonly Counter<long> _writes;
+    private readonly Counter<long> _writePaths;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _slowConsumerCloses;
     private readonly Counter<long> _rejected;
@@ -29,6 +30,8 @@ internal sealed class WebSocketMetrics
         _bytes = meter.CreateCounter<long>("pgnotify.websocket.bytes_sent", "By", "Payload bytes sent to sockets.");
         _writes = meter.CreateCounter<long>("pgnotify.websocket.writes", "{write}",
             "Writes to socket connections; frames_sent divided by writes is how many frames went out together per write.");
+        _writePaths = meter.CreateCounter<long>("pgnotify.websocket.write_paths", "{connection}",
+            "Plain-TCP sockets by the path their frames take: direct (straight to the connection's socket) or pipe (through Kestrel's output, when the client answered nothing in time).");
         _dropped = meter.CreateCounter<long>("pgnotify.websocket.changes_dropped", "{change}", "Changes dropped for sockets whose send queue was full.");
         _slowConsumerCloses = meter.CreateCounter<long>("pgnotify.websocket.slow_consumer_closes", "{connection}", "Sockets closed because they did not read fast enough.");
         _rejected = meter.CreateCounter<long>("pgnotify.websocket.handshakes_rejected", "{handshake}", "Handshakes refused, by reason.");
@@ -64,6 +67,8 @@ internal sealed class WebSocketMetrics
     }
 
     public void Written() => _writes.Add(1);
+
+    public void WritePathChosen(string path) => _writePaths.Add(1, new KeyValuePair<string, object?>("pgnotify.write.path", path));
 
     public void ChangeDropped() => _dropped.Add(1);
 
