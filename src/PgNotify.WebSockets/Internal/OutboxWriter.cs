@@ -142,8 +142,10 @@ internal sealed class OutboxWriter(Outbox outbox, IFrameSink sink)
 
                 // Let go of the writer role (the batch first: the next holder rents its own), then look again: a frame
                 // queued, or a held-back resync's wake-up that fired, while we still held the role found it taken and
-                // relies on us.
+                // relies on us. This task, if it went asynchronous, is not kept for the idle socket's life (136 bytes):
+                // WhenWrittenAsync looks at the writer role, not only at the task.
                 GiveBackBatch();
+                Volatile.Write(ref _writeTask, Task.CompletedTask);
                 Volatile.Write(ref _writing, 0);
                 if ((outbox.QueueIsEmpty() && !SlowConsumerResyncDue()) || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
                 {

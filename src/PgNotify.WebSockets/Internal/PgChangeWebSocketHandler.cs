@@ -235,7 +235,7 @@ internal sealed partial class PgChangeWebSocketHandler
             && context.Features.Get<ITlsConnectionFeature>() is null
             && context.Features.Get<IConnectionSocketFeature>()?.Socket is { SocketType: SocketType.Stream } direct)
         {
-            frames.WriteDirectTo(direct);
+            frames.WriteDirectTo(direct, _metrics);
         }
 
         return (socket, frames);
