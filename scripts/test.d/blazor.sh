@@ -3,7 +3,8 @@
 # WebAssembly, runtime packs from NuGet, no workload, no AOT), then runs BlazorWebAssemblyTests (tests/PgNotify.Client.Tests),
 # which serves it from a real PgNotify host and opens it in Debian's headless Chromium (playwright-core from
 # tests/browser): rows written with psql must appear. Uses the PostgreSQL of scripts/pg.sh (PGNOTIFY_PG_PORT).
-# Last line: `N passed, N failed, N skipped` (skipped when there is no Chromium), counted from the .trx.
+# Installs Debian's chromium with apt when missing (as root). Last line: `N passed, N failed, N skipped` (skipped when
+# there is no Chromium and it cannot be installed), counted from the .trx.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -14,8 +15,15 @@ trap 'rm -rf "$WORK"' EXIT
 log() { echo "blazor.sh: $*" >&2; }
 fail() { log "$*"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
+# Debian's Chromium, installed here when missing (as browser.sh does; this script runs before it on a fresh machine).
+if [ -z "${PGNOTIFY_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ] && [ "$(id -u)" -eq 0 ]; then
+  log "installing chromium with apt"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >"$WORK/apt.log" 2>&1 \
+    || { tail -n 30 "$WORK/apt.log" >&2; fail "could not install chromium"; }
+fi
 if [ ! -x "${PGNOTIFY_CHROMIUM:-/usr/bin/chromium}" ]; then
-  log "no Chromium: skipped (scripts/test.d/browser.sh installs Debian's)"
+  log "no Chromium: skipped (not root, so it cannot be installed: sudo apt-get install -y chromium)"
   echo "0 passed, 0 failed, 1 skipped"
   exit 0
 fi
