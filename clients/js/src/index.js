@@ -619,12 +619,16 @@ export class PgNotifyClient {
     }
   }
 
-  /** Whether the server sends everything `sub` needs, and no request in flight is about to change that. */
+  /**
+   * Whether the server sends everything `sub` needs, and no request in flight is about to change that. Any request for
+   * the table still in flight may (requests sent before the last one can narrow or end what an earlier answer
+   * granted, e.g. subscribe, unsubscribe, subscribe sent in a row), so a table counts as served only once the last
+   * request sent for it has been answered.
+   */
   #isServed(sub) {
     return sub.tables.every((table) => {
       const served = this.#served.get(table);
-      const expected = this.#expected(table);
-      return served !== undefined && covers(served, sub) && expected !== null && covers(expected, sub);
+      return served !== undefined && covers(served, sub) && !this.#lastSent.has(table);
     });
   }
 

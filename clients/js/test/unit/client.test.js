@@ -459,3 +459,32 @@ test('outbox: a subscription made while its table\'s unsubscribe is in flight is
   server.last.answerAll();
   assert.equal(second.state, 'live');
 });
+
+test('outbox: an answer to an earlier request does not make a subscription ready while a later one for its table may undo it', async (t) => {
+  fakeTime(t);
+  const { client, server } = fakeClient(t, { maxRequestsPerSecond: 1_000 });
+  client.connect();
+  server.last.welcome();
+  // Subscribe, unsubscribe, subscribe: three requests for the table in flight, each in its own task.
+  const first = collect(client, 'orders').subscription;
+  await settle();
+  first.unsubscribe();
+  await settle();
+  const last = collect(client, 'orders').subscription;
+  await settle();
+  const [subscribe1, subscribe2] = server.last.requests('subscribe');
+  const [unsubscribe] = server.last.requests('unsubscribe');
+  assert.ok(subscribe1 && unsubscribe && subscribe2, 'three requests went out');
+
+  // The server answers in order. After the first answer the table is served, but the unsubscribe behind it will end
+  // that: a change committed now would not reach the socket, so the subscription must not claim to be ready yet.
+  server.last.answer(subscribe1);
+  await settle();
+  assert.equal(last.state, 'pending', 'an unsubscribe for the table is still in flight');
+  server.last.answer(unsubscribe);
+  await settle();
+  assert.equal(last.state, 'pending');
+  server.last.answer(subscribe2);
+  await settle();
+  assert.equal(last.state, 'live');
+});
