@@ -15,7 +15,7 @@ using PgNotify.Tests.Infrastructure;
 namespace PgNotify.Tests.WebSockets;
 
 /// <summary>
-/// DirectSocketWrites: frames go straight to the connection's socket once the client has spoken, stay on Kestrel's pipe
+/// DirectSocketWrites (opt-in): frames go straight to the connection's socket once the client has spoken, stay on Kestrel's pipe
 /// for a client that never answers, and never where a layer between the socket and the stream changes bytes (TLS).
 /// Every case reads the whole byte stream and checks that it is a valid sequence of frames with every change in order.
 /// </summary>
@@ -25,7 +25,7 @@ public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<
     public async Task ClientWebSocket_SwitchesToDirectWrites_AndGetsEveryChangeInOrder()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.DirectSocketWrites = true);
         using var paths = new WritePaths(host);
 
         // Subscribed through the URL: the client says nothing itself, so the server's first frame asks with a ping.
@@ -49,7 +49,7 @@ public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<
     public async Task RawClientThatNeverAnswers_GetsItsFramesThroughThePipe_AfterTheProbeTimesOut()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.DirectSocketWrites = true);
         using var paths = new WritePaths(host);
 
         using var tcp = new TcpClient();
@@ -75,7 +75,11 @@ public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<
     public async Task PingFloodWhileChangesFlow_PongsAndChangesNeverInterleaveInsideAFrame()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.MaxMessagesPerSecond = 100_000);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws =>
+        {
+            ws.MaxMessagesPerSecond = 100_000;
+            ws.DirectSocketWrites = true;
+        });
         using var paths = new WritePaths(host);
 
         using var tcp = new TcpClient();
@@ -129,7 +133,7 @@ public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<
     public async Task ClientThatSendsBeforeReadingThe101_OnlyAffectsItsOwnConnection()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.DirectSocketWrites = true);
         await using var bystander = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table));
         await bystander.ReceiveTypeAsync("subscribed");
 
@@ -172,10 +176,10 @@ public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<
     }
 
     [Fact]
-    public async Task DirectSocketWritesOff_EverySocketStaysOnThePipe()
+    public async Task DirectSocketWritesOff_TheDefault_EverySocketStaysOnThePipe()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.DirectSocketWrites = false);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         using var paths = new WritePaths(host);
 
         using var tcp = new TcpClient();
@@ -197,6 +201,7 @@ public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<
             db.ConnectionString,
             PostgresFixture.NewName("ch"),
             [table],
+            ws => ws.DirectSocketWrites = true,
             configureBuilder: b => b.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(certificate))));
         using var paths = new WritePaths(host);
         host.BaseAddress.Scheme.Should().Be("https");
