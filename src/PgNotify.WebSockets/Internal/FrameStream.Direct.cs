@@ -47,9 +47,6 @@ internal sealed partial class FrameStream
         _mode = ModeWaiting;
     }
 
-    /// <summary>True once writes go straight to the connection's socket.</summary>
-    public bool WritesDirect => Volatile.Read(ref _mode) == ModeDirect;
-
     private ValueTask WriteOutAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken) =>
         Volatile.Read(ref _mode) == ModeDirect ? SendDirectAsync(buffer, cancellationToken) : _inner.WriteAsync(buffer, cancellationToken);
 
