@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using PgNotify.Tests.Infrastructure;
 
@@ -56,6 +57,48 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
 
         await db.ExecuteAsync($"INSERT INTO {t} VALUES (2, 'after')");
         (await host.Changes.NextChangeAsync()).Data!.Value.GetProperty("id").GetInt32().Should().Be(2);
+    }
+
+    [Fact]
+    public async Task Listener_WaitingTheLastFractionOfAMillisecondBeforeAProbe_KeepsAnIdleConnection()
+    {
+        // A clock that stands still makes every wait before the next probe the same fraction of a millisecond (the
+        // interval), which a real clock meets now and then at the end of an interval. Npgsql reads a 0 ms wait as no
+        // timeout: truncated to 0, the wait outlasted the watchdog on an idle connection, which dropped it (a reconnect
+        // every ten seconds or so on a quiet database, and a resync for every socket each time).
+        var table = await db.CreateTableAsync();
+        await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
+        {
+            o.HealthCheckInterval = TimeSpan.FromTicks(5_000); // 0.5 ms
+            o.HealthCheckTimeout = TimeSpan.FromSeconds(1);
+        }, services: s => s.AddSingleton<TimeProvider>(new StoppedClock()));
+
+        // Three times the watchdog's limit (the wait plus HealthCheckTimeout) on a connection nobody notifies.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        host.Status.ReconnectCount.Should().Be(0, "an idle listener keeps its connection");
+        host.Status.State.Should().Be(PgListenerState.Listening);
+
+        await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'still listening')");
+        (await host.Changes.NextEventAsync()).Should().BeOfType<PgChange>()
+            .Which.Data!.Value.GetProperty("id").GetInt32().Should().Be(1);
+    }
+
+    [Theory]
+    [InlineData(1L, 1)] // 100 ns
+    [InlineData(5_000L, 1)] // 0.5 ms
+    [InlineData(10_000L, 1)] // 1 ms
+    [InlineData(9_992_000L, 1000)] // 999.2 ms
+    [InlineData(10_000_000L, 1000)] // 1 s
+    [InlineData(50_000_000L, 1000)] // 5 s: in slices of a second
+    public void WaitMilliseconds_IsAtLeastOneAndAtMostASecond(long ticks, int expected) =>
+        PgNotify.Internal.ListenerConnection.WaitMilliseconds(TimeSpan.FromTicks(ticks)).Should().Be(expected);
+
+    /// <summary>System time for timers and timestamps; a wall clock that never moves.</summary>
+    private sealed class StoppedClock : TimeProvider
+    {
+        private readonly DateTimeOffset _now = DateTimeOffset.UtcNow;
+
+        public override DateTimeOffset GetUtcNow() => _now;
     }
 
     [Fact]

@@ -36,7 +36,8 @@ public sealed class CoreHost : IAsyncDisposable
     internal PgNotify.Internal.LoopSupervisor Supervisor => Host.Services.GetRequiredService<PgNotify.Internal.LoopSupervisor>();
 
     public static async Task<CoreHost> StartAsync(
-        string connectionString, string channel, IEnumerable<string> tables, Action<PgNotifyOptions>? configure = null, bool waitUntilListening = true)
+        string connectionString, string channel, IEnumerable<string> tables, Action<PgNotifyOptions>? configure = null, bool waitUntilListening = true,
+        Action<IServiceCollection>? services = null)
     {
         var logs = new LogCapture();
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
@@ -44,6 +45,7 @@ public sealed class CoreHost : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddProvider(logs);
         builder.Logging.AddSimpleConsole().AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, TestOptions.LogLevel);
+        services?.Invoke(builder.Services); // before PgNotify's own registrations, which are TryAdd
         builder.Services.AddPgNotifyCore(options =>
         {
             TestOptions.Apply(options, connectionString, channel, tables);

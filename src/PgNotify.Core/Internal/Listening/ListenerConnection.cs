@@ -172,6 +172,14 @@ internal sealed class ListenerConnection(
     }
 
     /// <summary>
+    /// How long one wait for notifications may take, in whole milliseconds: at most <see cref="MaxWaitSlice"/>, and at
+    /// least 1. Npgsql reads a wait of 0 ms as no timeout at all, so the last fraction of a millisecond before a probe,
+    /// truncated, made the wait last until a notification came; on an idle connection the watchdog then dropped it.
+    /// </summary>
+    internal static int WaitMilliseconds(TimeSpan remaining) =>
+        remaining >= MaxWaitSlice ? (int)MaxWaitSlice.TotalMilliseconds : Math.Max(1, (int)Math.Ceiling(remaining.TotalMilliseconds));
+
+    /// <summary>
     /// Waits for notifications and probes the connection until it fails. Every wait and probe runs under a watchdog:
     /// whatever the socket does (a half-open connection answers nothing, ever), the connection is abandoned once it
     /// overruns its time by HealthCheckTimeout.
@@ -189,8 +197,8 @@ internal sealed class ListenerConnection(
             {
                 // Waits in slices of at most a second: a stop whose cancellation reaches Npgsql just as a wait starts
                 // (and is not seen by it) then costs at most a slice, not a whole probe interval.
-                var slice = remaining < MaxWaitSlice ? remaining : MaxWaitSlice;
-                watchdog.CancelAfter(slice + _options.HealthCheckTimeout);
+                var slice = WaitMilliseconds(remaining);
+                watchdog.CancelAfter(TimeSpan.FromMilliseconds(slice) + _options.HealthCheckTimeout);
                 await connection.WaitAsync(slice, watchdog.Token).ConfigureAwait(false);
                 continue;
             }
