@@ -239,7 +239,17 @@ public sealed class LosslessChaosTests(PostgresFixture db, ITestOutputHelper out
         public async Task ResumeAsync(Uri uri)
         {
             _socket = await TestSocket.ConnectAsync(uri);
-            (await _socket.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+            var ack = await _socket.ReceiveAsync();
+            ack.GetProperty("type").GetString().Should().Be("subscribed");
+            if (LastPosition == 0)
+            {
+                // A first subscription has everything through the head position its answer carries, as the JS and
+                // .NET clients take it: a client that saw no change before it went away resumes from there, not from 0
+                // (which the replication source, holding only what it streamed itself, rightly calls expired).
+                var head = ack.GetProperty("position");
+                LastPosition = head.ValueKind == JsonValueKind.String ? long.Parse(head.GetString()!) : head.GetInt64();
+            }
+
             _stop = new CancellationTokenSource();
             _loop = Task.Run(() => LoopAsync(_socket, _stop.Token));
         }

@@ -100,10 +100,20 @@ public sealed class ReplicationChaosTests(ReplicationFixture db, ITestOutputHelp
         var expected = rows.Count + rows.Values.Sum();
         output.WriteLine($"{total} commits, {rows.Count} rows, {expected} changes, {kills} walsender kills, 1 restart");
         expected.Should().BeGreaterThanOrEqualTo(total);
-        foreach (var receiver in steady.Append(resumer))
+        var receivers = steady.Append(resumer).ToList();
+        foreach (var receiver in receivers)
         {
-            await ChangeStreamExtensions.WaitUntilAsync(() => receiver.Count >= expected, TimeSpan.FromSeconds(90),
-                $"a socket has {receiver.Count} of {expected} changes");
+            try
+            {
+                await ChangeStreamExtensions.WaitUntilAsync(() => receiver.Count >= expected, TimeSpan.FromSeconds(90));
+            }
+            catch (TimeoutException)
+            {
+                // Every socket's state when the wait gave up, not when it began.
+                throw new TimeoutException($"Not every socket got all {expected} changes in 90 s: "
+                    + string.Join("; ", receivers.Select((r, i) => (i < steady.Count ? $"steady socket {i}" : "the resumer") + ": " + r.Describe()))
+                    + $"; listener {host.Status.State}");
+            }
         }
 
         await Task.Delay(300); // then nothing more may arrive: extras would show below
@@ -198,7 +208,17 @@ public sealed class ReplicationChaosTests(ReplicationFixture db, ITestOutputHelp
         public async Task ResumeAsync(Uri uri)
         {
             _socket = await TestSocket.ConnectAsync(uri);
-            (await _socket.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+            var ack = await _socket.ReceiveAsync();
+            ack.GetProperty("type").GetString().Should().Be("subscribed");
+            if (LastPosition == 0)
+            {
+                // A first subscription has everything through the head position its answer carries, as the JS and
+                // .NET clients take it: a client that saw no change before it went away resumes from there, not from 0
+                // (which the replication source, holding only what it streamed itself, rightly calls expired).
+                var head = ack.GetProperty("position");
+                LastPosition = head.ValueKind == JsonValueKind.String ? long.Parse(head.GetString()!) : head.GetInt64();
+            }
+
             _stop = new CancellationTokenSource();
             _loop = Task.Run(() => LoopAsync(_socket, _stop.Token));
         }
@@ -238,6 +258,15 @@ public sealed class ReplicationChaosTests(ReplicationFixture db, ITestOutputHelp
                     row.GetProperty("id").GetInt32(), row.GetProperty("n").GetInt32()));
                 LastPosition = position;
             }
+        }
+
+        /// <summary>What this socket received, for a failure message.</summary>
+        public string Describe()
+        {
+            var changes = _changes.ToList();
+            var others = _others.ToList();
+            return $"{changes.Count} changes (last position {(changes.Count > 0 ? changes[^1].Position : 0)}), {Disconnects} disconnects, "
+                + $"{others.Count} other frames{(others.Count > 0 ? ": " + string.Join(" ", others.Take(5)) : "")}, loop {(_loop.IsCompleted ? "ended" : "running")}";
         }
 
         public void Verify(Dictionary<(string, int), int> rows, int expected)
