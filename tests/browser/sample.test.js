@@ -213,6 +213,10 @@ test('the React page with useLiveRows, opened during concurrent psql writes, end
   assert.deepEqual(shown, expected);
   assert.equal(seen.sockets.length, 1, 'one socket');
   const snapshots = seen.sent.map((frame) => JSON.parse(frame)).filter((frame) => frame.snapshot === true);
-  assert.deepEqual(snapshots.flatMap((frame) => frame.tables).sort(), ['profiles', 'registrations', 'roles']);
+  const control = seen.received.map((frame) => JSON.parse(frame)).filter((frame) => frame.type !== 'change' && frame.type !== 'snapshot')
+    .map((frame) => JSON.stringify(frame));
+  assert.deepEqual(snapshots.flatMap((frame) => frame.tables).sort(), ['profiles', 'registrations', 'roles'],
+    `frames sent: ${seen.sent.join(' ')}; frames received (changes and snapshot rows left out): ${control.join(' ')}; `
+    + `the host's warnings: ${host.log.split('\n').flatMap((line, i, lines) => (/^(warn|fail|crit)/.test(line) ? [line, lines[i + 1]] : [])).slice(-40).join(' | ')}`);
   assert.deepEqual(seen.errors, []);
 });
