@@ -87,10 +87,9 @@ public sealed class PgChangeWebSocketOptions
     /// as they would with this off. A socket switches once its client has sent its first bytes (the client has then
     /// read the handshake's response); until then its first frame waits, and asks with a ping (at most 2 seconds, then
     /// the socket stays on the pipe). Turn it off if a connection middleware of your own changes the bytes Kestrel sends
-    /// (compression, encryption other than Kestrel's TLS): it would be bypassed. Default: <see langword="false"/> (opt-in
-    /// while one unexplained stall seen in a chaos test is not ruled out; docs/benchmarks.md).
+    /// (compression, encryption other than Kestrel's TLS): it would be bypassed. Default: <see langword="true"/>.
     /// </summary>
-    public bool DirectSocketWrites { get; set; }
+    public bool DirectSocketWrites { get; set; } = true;
 
     /// <summary>How often the server pings each socket at the WebSocket level. Default: 30 seconds.</summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);

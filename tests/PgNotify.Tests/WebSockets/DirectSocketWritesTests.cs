@@ -15,17 +15,17 @@ using PgNotify.Tests.Infrastructure;
 namespace PgNotify.Tests.WebSockets;
 
 /// <summary>
-/// DirectSocketWrites (opt-in): frames go straight to the connection's socket once the client has spoken, stay on Kestrel's pipe
+/// DirectSocketWrites (the default): frames go straight to the connection's socket once the client has spoken, stay on Kestrel's pipe
 /// for a client that never answers, and never where a layer between the socket and the stream changes bytes (TLS).
 /// Every case reads the whole byte stream and checks that it is a valid sequence of frames with every change in order.
 /// </summary>
 public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<PostgresFixture>
 {
     [Fact]
-    public async Task ClientWebSocket_SwitchesToDirectWrites_AndGetsEveryChangeInOrder()
+    public async Task ClientWebSocket_SwitchesToDirectWritesByDefault_AndGetsEveryChangeInOrder()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY, body text");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.DirectSocketWrites = true);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
         using var paths = new WritePaths(host);
 
         // Subscribed through the URL: the client says nothing itself, so the server's first frame asks with a ping.
@@ -176,10 +176,10 @@ public sealed class DirectSocketWritesTests(PostgresFixture db) : IClassFixture<
     }
 
     [Fact]
-    public async Task DirectSocketWritesOff_TheDefault_EverySocketStaysOnThePipe()
+    public async Task DirectSocketWritesOff_EverySocketStaysOnThePipe()
     {
         var table = await db.CreateTableAsync("id int PRIMARY KEY");
-        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table]);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], ws => ws.DirectSocketWrites = false);
         using var paths = new WritePaths(host);
 
         using var tcp = new TcpClient();

@@ -5,11 +5,11 @@ using PgNotify.WebSockets;
 
 namespace PgNotify.Tests.WebSockets.Units;
 
-/// <summary><see cref="PgChangeWebSocketOptions.DirectSocketWrites"/>: off by default (opt-in), read from configuration as a bool, nothing else.</summary>
+/// <summary><see cref="PgChangeWebSocketOptions.DirectSocketWrites"/>: on by default, read from configuration as a bool, nothing else.</summary>
 public sealed class DirectSocketWritesOptionTests
 {
     [Fact]
-    public void Default_IsOff() => new PgChangeWebSocketOptions().DirectSocketWrites.Should().BeFalse();
+    public void Default_IsOn() => new PgChangeWebSocketOptions().DirectSocketWrites.Should().BeTrue();
 
     [Theory]
     [InlineData("false", false)]
