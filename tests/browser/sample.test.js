@@ -213,10 +213,20 @@ test('the React page with useLiveRows, opened during concurrent psql writes, end
   assert.deepEqual(shown, expected);
   assert.equal(seen.sockets.length, 1, 'one socket');
   const snapshots = seen.sent.map((frame) => JSON.parse(frame)).filter((frame) => frame.snapshot === true);
-  const control = seen.received.map((frame) => JSON.parse(frame)).filter((frame) => frame.type !== 'change' && frame.type !== 'snapshot')
-    .map((frame) => JSON.stringify(frame));
-  assert.deepEqual(snapshots.flatMap((frame) => frame.tables).sort(), ['profiles', 'registrations', 'roles'],
-    `frames sent: ${seen.sent.join(' ')}; frames received (changes and snapshot rows left out): ${control.join(' ')}; `
-    + `the host's warnings: ${host.log.split('\n').flatMap((line, i, lines) => (/^(warn|fail|crit)/.test(line) ? [line, lines[i + 1]] : [])).slice(-40).join(' | ')}`);
-  assert.deepEqual(seen.errors, []);
+  const control = seen.received.map((frame) => JSON.parse(frame)).filter((frame) => frame.type !== 'change' && frame.type !== 'snapshot');
+  const story = `frames sent: ${seen.sent.join(' ')}; frames received (changes and snapshot rows left out): `
+    + `${control.map((frame) => JSON.stringify(frame)).join(' ')}; the host's warnings: `
+    + `${host.log.split('\n').flatMap((line, i, lines) => (/^(warn|fail|crit)/.test(line) ? [line, lines[i + 1]] : [])).slice(-40).join(' | ')}`;
+  // One snapshot per table, unless the server asked for another: a resync, or a snapshot it could not give (the page
+  // must then take a fresh one, and still end equal to the table, above). Any other repeat is a client bug.
+  const askedAgain = control.filter((frame) => frame.type === 'resync'
+    || (frame.type === 'error' && ['snapshot_unavailable', 'unavailable', 'rate_limited'].includes(frame.code)));
+  const snapshotted = snapshots.flatMap((frame) => frame.tables).sort();
+  if (askedAgain.length === 0) {
+    assert.deepEqual(snapshotted, ['profiles', 'registrations', 'roles'], story);
+  } else {
+    assert.deepEqual([...new Set(snapshotted)], ['profiles', 'registrations', 'roles'], story);
+    console.log(`# the server asked for fresh snapshots (${askedAgain.map((frame) => JSON.stringify(frame)).join(' ')}): ${story}`);
+  }
+  assert.deepEqual(seen.errors, [], story);
 });
