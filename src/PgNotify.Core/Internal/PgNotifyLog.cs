@@ -113,4 +113,8 @@ internal static partial class PgNotifyLog
     [LoggerMessage(EventId = 1050, Level = LogLevel.Warning,
         Message = "PgNotify could not begin a table snapshot (a read-only REPEATABLE READ transaction on its snapshot data source); the caller is told and may try again.")]
     public static partial void SnapshotFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1051, Level = LogLevel.Information,
+        Message = "PgNotify's pooled snapshot connection had been closed by the server ({Reason}); the pool is cleared and the snapshot begins again on a new connection.")]
+    public static partial void SnapshotConnectionStale(ILogger logger, string reason);
 }

@@ -34,40 +34,65 @@ internal sealed class PgTableSnapshots(
             Interlocked.Decrement(ref _waiting);
         }
 
-        NpgsqlConnection? connection = null;
         try
         {
-            connection = await connections.Snapshots.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-            await using (var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction))
+            return await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Whatever failed, opening the connection included, the slot is free again: a database that is down for a
+            // while must not use up every slot for the host's lifetime.
+            _slots.Release();
+            if (ex is not OperationCanceledException)
             {
-                await readOnly.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                PgNotifyLog.SnapshotFailed(logger, ex);
+                metrics.SnapshotFailed();
             }
 
-            // The first query of a REPEATABLE READ transaction takes its snapshot; pg_current_snapshot() reports it.
-            await using var command = new NpgsqlCommand("SELECT pg_catalog.pg_current_snapshot()::text", connection, transaction);
-            var text = (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-            var visibility = PgSnapshotVisibility.Parse(text);
-            metrics.SnapshotStarted();
-            var open = connection;
-            connection = null;
-            return new PgTableSnapshot(open, transaction, visibility, watched, () => _slots.Release());
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            PgNotifyLog.SnapshotFailed(logger, ex);
-            metrics.SnapshotFailed();
             throw;
-        }
-        finally
-        {
-            if (connection is not null)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                _slots.Release();
-            }
         }
     }
 
     public void Dispose() => _slots.Dispose();
+
+    private async Task<PgTableSnapshot> OpenAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            NpgsqlConnection? connection = null;
+            try
+            {
+                connection = await connections.Snapshots.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+                await using (var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction))
+                {
+                    await readOnly.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                // The first query of a REPEATABLE READ transaction takes its snapshot; pg_current_snapshot() reports it.
+                await using var command = new NpgsqlCommand("SELECT pg_catalog.pg_current_snapshot()::text", connection, transaction);
+                var text = (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+                var visibility = PgSnapshotVisibility.Parse(text);
+                metrics.SnapshotStarted();
+                var open = connection;
+                connection = null;
+                return new PgTableSnapshot(open, transaction, visibility, watched, () => _slots.Release());
+            }
+            catch (Exception ex) when (attempt == 1 && connection is { FullState: System.Data.ConnectionState.Broken } && !cancellationToken.IsCancellationRequested)
+            {
+                // An idle connection from the pool that the server had closed meanwhile (a restart, a failover,
+                // pg_terminate_backend, idle_session_timeout) fails on its first use. Its neighbours in the pool most
+                // likely went with it: they are dropped, and the snapshot begins once more on a new connection.
+                PgNotifyLog.SnapshotConnectionStale(logger, ex.Message);
+                connections.Snapshots.Clear();
+            }
+            finally
+            {
+                if (connection is not null)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+    }
 }
