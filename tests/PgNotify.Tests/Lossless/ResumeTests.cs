@@ -76,6 +76,48 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
     }
 
     [Fact]
+    public async Task Resume_AfterTheServerClosedThePooledConnections_ReplaysOnNewOnes()
+    {
+        var table = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], configure: o => o.LosslessDelivery = true);
+
+        long last;
+        await using (var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table)))
+        {
+            await socket.ReceiveTypeAsync("subscribed");
+            await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'seen')");
+            last = (await socket.ReceiveAsync()).GetProperty("position").GetInt64();
+        }
+
+        await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'missed' FROM generate_series(2, 20) g");
+        await using (var live = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table)))
+        {
+            // Once a live socket has them, the log reader is done with them and its connection sits in the pool.
+            await live.ReceiveTypeAsync("subscribed");
+            await db.ExecuteAsync($"INSERT INTO {t} VALUES (21, 'missed too')");
+            while ((await live.ReceiveAsync()).GetProperty("data").GetProperty("id").GetInt32() != 21)
+            {
+                // Some of 2 to 20 may still come live to it before 21.
+            }
+        }
+
+        // The server closes PgNotify's pooled connections (the change log's reader and the replays share them), as a
+        // restart or a failover would; the reader's next poll and the replay each find one closed.
+        (await db.ScalarAsync<long>("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            + "WHERE application_name = 'PgNotify' AND datname = current_database()) t")).Should().BeGreaterThan(0);
+
+        await using var resumed = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={last}"));
+        (await resumed.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+        for (var id = 2; id <= 21; id++)
+        {
+            var frame = await resumed.ReceiveAsync();
+            frame.GetProperty("type").GetString().Should().Be("change", "the replay reads on a new connection: no close, no resync");
+            frame.GetProperty("data").GetProperty("id").GetInt32().Should().Be(id);
+        }
+    }
+
+    [Fact]
     public async Task Resume_WhileChangesKeepComing_HasNoGapAndNoDuplicateAtTheSwitchover()
     {
         var table = await db.CreateTableAsync();

@@ -20,11 +20,11 @@ internal sealed class PgChangeLog(PgNotifyConnections connections, TimeProvider 
     public int ReplaysRunning => (options?.Value.MaxConcurrentReplays ?? 2) - _replaySlots.CurrentCount;
 
     /// <summary>Positions at or below this may have been pruned: resuming from an older position is not possible.</summary>
-    public async Task<long> GetPrunedThroughAsync(CancellationToken cancellationToken)
+    public Task<long> GetPrunedThroughAsync(CancellationToken cancellationToken) => StaleConnections.ReadAsync(connections.Side, async () =>
     {
         await using var command = connections.Side.CreateCommand("SELECT pruned_through FROM pgnotify.change_log_state WHERE id = 1");
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long value ? value : 0;
-    }
+    }, cancellationToken);
 
     /// <summary>The changes with positions in (<paramref name="after"/>, <paramref name="through"/>], in position order.</summary>
     public IAsyncEnumerable<PgChange> ReadAsync(long after, long through, CancellationToken cancellationToken) =>
@@ -74,7 +74,12 @@ internal sealed class PgChangeLog(PgNotifyConnections connections, TimeProvider 
         }
     }
 
-    private async Task<(List<PgChange> Batch, long Last)> ReadBatchAsync(
+    /// <summary>One batch, read once more on a new connection if the pool's was one the server had closed (a failover).</summary>
+    private Task<(List<PgChange> Batch, long Last)> ReadBatchAsync(
+        long after, long through, string[]? schemas, string[]? names, CancellationToken cancellationToken) =>
+        StaleConnections.ReadAsync(connections.Side, () => ReadFilteredBatchAsync(after, through, schemas, names, cancellationToken), cancellationToken);
+
+    private async Task<(List<PgChange> Batch, long Last)> ReadFilteredBatchAsync(
         long after, long through, string[]? schemas, string[]? names, CancellationToken cancellationToken)
     {
         try
