@@ -70,12 +70,13 @@ public sealed class ListenerReconnectTests(PostgresFixture db) : IClassFixture<P
         await using var host = await CoreHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table], o =>
         {
             o.HealthCheckInterval = TimeSpan.FromTicks(5_000); // 0.5 ms
-            o.HealthCheckTimeout = TimeSpan.FromSeconds(1);
+            o.HealthCheckTimeout = TimeSpan.FromSeconds(2); // not 1: a 1 ms wait may come back late on a busy machine
         }, services: s => s.AddSingleton<TimeProvider>(new StoppedClock()));
 
-        // Three times the watchdog's limit (the wait plus HealthCheckTimeout) on a connection nobody notifies.
-        await Task.Delay(TimeSpan.FromSeconds(3));
-        host.Status.ReconnectCount.Should().Be(0, "an idle listener keeps its connection");
+        // Twice the watchdog's limit (the wait plus HealthCheckTimeout) on a connection nobody notifies.
+        await Task.Delay(TimeSpan.FromSeconds(4.5));
+        host.Status.ReconnectCount.Should().Be(0, "an idle listener keeps its connection ({0})",
+            string.Join(" | ", host.Logs.WithId(1002).Select(e => e.Exception?.Message)));
         host.Status.State.Should().Be(PgListenerState.Listening);
 
         await db.ExecuteAsync($"INSERT INTO {PostgresFixture.Quote(table)} VALUES (1, 'still listening')");
