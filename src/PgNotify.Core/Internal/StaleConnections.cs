@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Npgsql;
 
 namespace PgNotify.Internal;
@@ -14,12 +13,18 @@ internal static class StaleConnections
     public static bool ClosedByServer(Exception exception) => exception switch
     {
         PostgresException { SqlState: "57P01" or "57P02" or "57P05" } => true, // admin_shutdown, crash_shutdown, idle_session_timeout
-        NpgsqlException { InnerException: IOException or SocketException } => true, // the socket was gone without a word
+        // The socket was gone without a word: a read or write on it failed. (A connection that cannot be opened at all
+        // fails with the socket error itself, not wrapped in an IOException: it is not stale, and not retried.)
+        NpgsqlException { InnerException: IOException } => true,
         _ => false,
     };
 
-    /// <summary>Runs <paramref name="read"/>; if it met a connection the server had closed, clears the pool and runs it once more.</summary>
-    public static async Task<T> ReadAsync<T>(NpgsqlDataSource pool, Func<Task<T>> read, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="read"/>; if it met a connection the server had closed, tells <paramref name="onStale"/>,
+    /// clears the pool and runs it once more.
+    /// </summary>
+    public static async Task<T> ReadAsync<T>(
+        NpgsqlDataSource pool, Func<Task<T>> read, CancellationToken cancellationToken, Action<Exception>? onStale = null)
     {
         try
         {
@@ -27,6 +32,7 @@ internal static class StaleConnections
         }
         catch (Exception ex) when (ClosedByServer(ex) && !cancellationToken.IsCancellationRequested)
         {
+            onStale?.Invoke(ex);
             pool.Clear();
             return await read().ConfigureAwait(false);
         }

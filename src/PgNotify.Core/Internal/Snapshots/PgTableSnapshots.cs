@@ -36,7 +36,10 @@ internal sealed class PgTableSnapshots(
 
         try
         {
-            return await OpenAsync(cancellationToken).ConfigureAwait(false);
+            // A pooled connection the server had closed meanwhile (a restart, a failover) fails on its first use: the
+            // pool is cleared and the snapshot begins once more on a new connection.
+            return await StaleConnections.ReadAsync(connections.Snapshots, () => OpenAsync(cancellationToken), cancellationToken,
+                ex => PgNotifyLog.SnapshotConnectionStale(logger, ex.Message)).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -57,41 +60,30 @@ internal sealed class PgTableSnapshots(
 
     private async Task<PgTableSnapshot> OpenAsync(CancellationToken cancellationToken)
     {
-        for (var attempt = 1; ; attempt++)
+        NpgsqlConnection? connection = null;
+        try
         {
-            NpgsqlConnection? connection = null;
-            try
+            connection = await connections.Snapshots.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+            await using (var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction))
             {
-                connection = await connections.Snapshots.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-                var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-                await using (var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction))
-                {
-                    await readOnly.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
+                await readOnly.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
 
-                // The first query of a REPEATABLE READ transaction takes its snapshot; pg_current_snapshot() reports it.
-                await using var command = new NpgsqlCommand("SELECT pg_catalog.pg_current_snapshot()::text", connection, transaction);
-                var text = (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-                var visibility = PgSnapshotVisibility.Parse(text);
-                metrics.SnapshotStarted();
-                var open = connection;
-                connection = null;
-                return new PgTableSnapshot(open, transaction, visibility, watched, () => _slots.Release());
-            }
-            catch (Exception ex) when (attempt == 1 && connection is { FullState: System.Data.ConnectionState.Broken } && !cancellationToken.IsCancellationRequested)
+            // The first query of a REPEATABLE READ transaction takes its snapshot; pg_current_snapshot() reports it.
+            await using var command = new NpgsqlCommand("SELECT pg_catalog.pg_current_snapshot()::text", connection, transaction);
+            var text = (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            var visibility = PgSnapshotVisibility.Parse(text);
+            metrics.SnapshotStarted();
+            var open = connection;
+            connection = null;
+            return new PgTableSnapshot(open, transaction, visibility, watched, () => _slots.Release());
+        }
+        finally
+        {
+            if (connection is not null)
             {
-                // An idle connection from the pool that the server had closed meanwhile (a restart, a failover,
-                // pg_terminate_backend, idle_session_timeout) fails on its first use. Its neighbours in the pool most
-                // likely went with it: they are dropped, and the snapshot begins once more on a new connection.
-                PgNotifyLog.SnapshotConnectionStale(logger, ex.Message);
-                connections.Snapshots.Clear();
-            }
-            finally
-            {
-                if (connection is not null)
-                {
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                }
+                await connection.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
