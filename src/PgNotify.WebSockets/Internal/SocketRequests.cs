@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Microsoft.Extensions.Logging;
 
 namespace PgNotify.WebSockets.Internal;
@@ -9,6 +10,9 @@ namespace PgNotify.WebSockets.Internal;
 /// </summary>
 internal sealed class SocketRequests(SocketSession session, PgChangeRouter router)
 {
+    /// <summary>The close reason of a socket whose resume could not be replayed from the change log.</summary>
+    internal const string ReplayFailedReason = "change log unavailable; resume again";
+
     /// <summary>
     /// One subscription per table, in a small array replaced whole on every change (requests take turns): an idle socket
     /// with one table holds one element, not a dictionary, and the fan-out may read <see cref="Count"/> meanwhile.
@@ -235,7 +239,17 @@ internal sealed class SocketRequests(SocketSession session, PgChangeRouter route
         session.EnqueueControl(Frames.TablesAck(Protocol.FrameTypes.Subscribed, id, tables, position: head), Protocol.FrameTypes.Subscribed);
         if (since is { } resumeAfter)
         {
-            await session.Replay.ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await session.Replay.ReplayAsync(resumeAfter, head!.Value, subscriptions, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The database failed (a closed pooled connection was already retried), not a bug of ours: the client
+                // reconnects and resumes from what it has. Live changes stay held until the socket ends.
+                SocketSession.Log.ReplayFailed(session.Logger, session.Id, ex);
+                session.RequestClose(System.Net.WebSockets.WebSocketCloseStatus.InternalServerError, ReplayFailedReason);
+            }
         }
         else if (snapshot)
         {

@@ -56,5 +56,9 @@ internal sealed partial class SocketSession
         [LoggerMessage(EventId = WebSocketEventIds.SnapshotTimedOut, Level = LogLevel.Information,
             Message = "PgNotify socket {Socket}: the snapshot of table {Table} took longer than SnapshotTimeout ({Timeout}); it is abandoned and the slot goes to the next socket.")]
         public static partial void SnapshotTimedOut(ILogger logger, string socket, PgTableName table, TimeSpan timeout);
+
+        [LoggerMessage(EventId = WebSocketEventIds.ReplayFailed, Level = LogLevel.Warning,
+            Message = "PgNotify socket {Socket}: the replay from the change log failed in the database; closing it with 1011 so that its client resumes again from the last change it received.")]
+        public static partial void ReplayFailed(ILogger logger, string socket, Exception exception);
     }
 }

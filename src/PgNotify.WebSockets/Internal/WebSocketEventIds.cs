@@ -43,6 +43,9 @@ internal static class WebSocketEventIds
 
     public const int SnapshotTimedOut = 2132;
 
+    /// <summary>A resume's replay from the change log failed in the database; the socket closes with 1011.</summary>
+    public const int ReplayFailed = 2133;
+
     public const int OriginRejected = 2201;
 
     public const int TooManyConnections = 2202;

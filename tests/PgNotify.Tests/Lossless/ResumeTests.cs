@@ -1,4 +1,7 @@
+using System.Net.WebSockets;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Npgsql;
 using PgNotify.Tests.Infrastructure;
 
 namespace PgNotify.Tests.Lossless;
@@ -113,6 +116,68 @@ public sealed class ResumeTests(PostgresFixture db) : IClassFixture<PostgresFixt
         {
             var frame = await resumed.ReceiveAsync();
             frame.GetProperty("type").GetString().Should().Be("change", "the replay reads on a new connection: no close, no resync");
+            frame.GetProperty("data").GetProperty("id").GetInt32().Should().Be(id);
+        }
+    }
+
+    [Fact]
+    public async Task Resume_WhoseReplayFailsInTheDatabase_ClosesWith1011AsADatabaseError_AndTheNextResumeGetsEverything()
+    {
+        const string PrunedThroughQuery = "SELECT pruned_through FROM pgnotify.change_log_state WHERE id = 1";
+        var table = await db.CreateTableAsync();
+        var t = PostgresFixture.Quote(table);
+        var logs = new LogCapture();
+        await using var host = await WebHost.StartAsync(db.ConnectionString, PostgresFixture.NewName("ch"), [table],
+            configure: o => o.LosslessDelivery = true, configureBuilder: b => b.Logging.AddProvider(logs));
+
+        long last;
+        await using (var socket = await TestSocket.ConnectAsync(host.SocketUri("tables=" + table)))
+        {
+            await socket.ReceiveTypeAsync("subscribed");
+            await db.ExecuteAsync($"INSERT INTO {t} VALUES (1, 'seen')");
+            last = (await socket.ReceiveAsync()).GetProperty("position").GetInt64();
+        }
+
+        await db.ExecuteAsync($"INSERT INTO {t} SELECT g, 'missed' FROM generate_series(2, 20) g");
+
+        await using (var locker = await db.DataSource.OpenConnectionAsync())
+        {
+            // The replay's first read waits behind this lock, and the database cancels it there, as a
+            // statement_timeout or an operator would: a database error that a new connection would not cure.
+            await using var transaction = await locker.BeginTransactionAsync();
+            await using (var lockTable = new NpgsqlCommand("LOCK TABLE pgnotify.change_log_state IN ACCESS EXCLUSIVE MODE", locker, transaction))
+            {
+                await lockTable.ExecuteNonQueryAsync();
+            }
+
+            await using var failed = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={last}"));
+            (await failed.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+            var cancelled = 0L;
+            for (var attempt = 0; attempt < 200 && cancelled == 0; attempt++)
+            {
+                await Task.Delay(25);
+                cancelled = await db.ScalarAsync<long>(
+                    "SELECT count(*) FROM (SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'PgNotify' "
+                    + "AND datname = current_database() AND wait_event_type = 'Lock' AND query = $1) c", PrunedThroughQuery);
+            }
+
+            cancelled.Should().Be(1, "the replay's read waits for the lock");
+            (await failed.ReceiveCloseAsync()).Should().Be(WebSocketCloseStatus.InternalServerError);
+            failed.Socket.CloseStatusDescription.Should().Be("change log unavailable; resume again");
+            await transaction.RollbackAsync();
+        }
+
+        var replayFailed = logs.WithId(2133).Should().ContainSingle().Subject;
+        replayFailed.Level.Should().Be(LogLevel.Warning);
+        replayFailed.Exception.Should().BeAssignableTo<PostgresException>().Which.SqlState.Should().Be(PostgresErrorCodes.QueryCanceled);
+        logs.WithId(2109).Should().BeEmpty("a database error is not taken for a bug of ours");
+
+        await using var resumed = await TestSocket.ConnectAsync(host.SocketUri($"tables={table}&since={last}"));
+        (await resumed.ReceiveAsync()).GetProperty("type").GetString().Should().Be("subscribed");
+        for (var id = 2; id <= 20; id++)
+        {
+            var frame = await resumed.ReceiveAsync();
+            frame.GetProperty("type").GetString().Should().Be("change");
             frame.GetProperty("data").GetProperty("id").GetInt32().Should().Be(id);
         }
     }
